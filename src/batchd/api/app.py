@@ -1,0 +1,115 @@
+"""One generic endpoint: route by the model, validate, run the operation, serialize."""
+
+from __future__ import annotations
+
+import json
+import logging
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from batchd.errors import BatchdError, InvalidParameter, ServerError, Unsupported
+from batchd.operations import (  # noqa: F401  (registers the handlers)
+    environments,
+    jobs,
+    policies,
+    queues,
+    quota_shares,
+    snapshot,
+    tags,
+)
+from batchd.operations.context import Context
+from batchd.operations.registry import HANDLERS
+from batchd.protocol.errors import wire_error
+from batchd.protocol.model import router
+from batchd.protocol.rules import BODY_LIMITS, DEFAULT_BODY_LIMIT
+from batchd.protocol.serialize import serialize
+from batchd.protocol.validate import validate
+from batchd.api.requests import parse_params, read_body
+
+__all__ = ["create_app"]
+
+log = logging.getLogger("batchd.api")
+
+_METHODS = ["GET", "POST", "PUT", "DELETE", "PATCH", "HEAD", "OPTIONS"]
+_MAX_BODY = max([DEFAULT_BODY_LIMIT, *BODY_LIMITS.values()])
+
+
+def _json(status: int, body: bytes, request_id: str, error: str | None = None) -> Response:
+    headers = {"x-amzn-RequestId": request_id}
+    if error:
+        headers["x-amzn-ErrorType"] = error
+    return Response(body, status_code=status, media_type="application/json", headers=headers)
+
+
+class BatchApi:
+    def __init__(self, ctx: Context) -> None:
+        self.ctx = ctx
+        self.router = router()
+
+    async def __call__(self, request: Request) -> Response:
+        request_id = str(uuid.uuid4())
+        try:
+            return _json(200, await self._handle(request), request_id)
+        except BatchdError as err:
+            wire = wire_error(err)
+            return _json(wire.status, wire.body(), request_id, wire.code)
+        except Exception:  # a bug of ours: log it, and answer as AWS does
+            log.exception("internal error in request %s %s", request.method, request.url.path)
+            wire = wire_error(ServerError(f"Internal error; request id {request_id}"))
+            return _json(wire.status, wire.body(), request_id, wire.code)
+
+    async def _handle(self, request: Request) -> bytes:
+        raw_path = request.scope.get("raw_path", b"").decode("latin-1") or request.url.path
+        raw_path = raw_path.split("?", 1)[0]
+        found = self.router.match(request.method, raw_path)
+        if found is None:
+            body = await read_body(request, _MAX_BODY)
+            if self.router.path_exists(raw_path):
+                raise InvalidParameter(f"Method {request.method} is not allowed on {raw_path}")
+            raise InvalidParameter(
+                f"Unknown operation: {request.method} {raw_path[:200]}"
+                + (" (with a body)" if body else "")
+            )
+        op, labels = found
+        handler = HANDLERS.get(op.name)
+        limit = BODY_LIMITS.get(op.name, DEFAULT_BODY_LIMIT)
+        body = await read_body(request, limit)
+        if handler is None:
+            raise Unsupported(
+                f"{op.name} is not supported by batchd, which implements AWS Batch service jobs "
+                "(SAGEMAKER_TRAINING queues) only"
+            )
+        params = parse_params(op, labels, request.query_params.multi_items(), body)
+        validate(op.name, op.input_shape, params)
+        result = await handler(self.ctx, params)
+        return json.dumps(serialize(op.output_shape, result), separators=(",", ":")).encode()
+
+
+def create_app(
+    ctx_factory: Callable[[], Awaitable[tuple[Context, Callable[[], Awaitable[None]]]]],
+) -> Starlette:
+    """The app; ``ctx_factory`` opens the store and runtime and returns a closer for them."""
+    holder: dict[str, Any] = {}
+
+    @asynccontextmanager
+    async def lifespan(_app: Starlette) -> AsyncIterator[None]:
+        ctx, close = await ctx_factory()
+        holder["api"] = BatchApi(ctx)
+        try:
+            yield
+        finally:
+            await close()
+
+    async def endpoint(request: Request) -> Response:
+        api: BatchApi = holder["api"]
+        return await api(request)
+
+    routes = [Route("/{path:path}", endpoint, methods=_METHODS)]
+    return Starlette(routes=routes, lifespan=lifespan)

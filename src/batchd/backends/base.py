@@ -1,0 +1,122 @@
+"""The one protocol every execution backend speaks.
+
+A backend runs SageMaker training jobs on behalf of the runtime. The runtime owns the Batch
+state machine; a backend only knows training jobs: it starts one per dispatched attempt,
+reports how each is doing, and stops one on request. Progress is pulled by ``poll`` (the
+runtime calls it every tick with the training jobs it believes are live); a backend that
+learns something between polls calls the ``wake`` callback it was built with so the runtime
+ticks early instead of waiting for its next period.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+__all__ = [
+    "Backend",
+    "LaunchError",
+    "LaunchSpec",
+    "Progress",
+    "TrainingPhase",
+    "Wake",
+]
+
+Wake = Callable[[], None]
+
+
+class TrainingPhase(enum.Enum):
+    """Where a training job is, in SageMaker's terms mapped onto Batch statuses.
+
+    PENDING -> SCHEDULED, DOWNLOADING -> STARTING, TRAINING -> RUNNING; the three terminal
+    phases end the attempt. LOST means the backend has no record of the job (for example the
+    server restarted and the process is gone): the runtime treats it as a failed attempt.
+    """
+
+    PENDING = "Pending"
+    DOWNLOADING = "Downloading"
+    TRAINING = "Training"
+    COMPLETED = "Completed"
+    FAILED = "Failed"
+    STOPPED = "Stopped"
+    LOST = "Lost"
+
+    @property
+    def terminal(self) -> bool:
+        return self in _TERMINAL
+
+
+_TERMINAL = frozenset(
+    {TrainingPhase.COMPLETED, TrainingPhase.FAILED, TrainingPhase.STOPPED, TrainingPhase.LOST}
+)
+
+
+@dataclass(frozen=True)
+class LaunchSpec:
+    """Everything a backend needs to start one attempt of a service job."""
+
+    job_id: str
+    job_arn: str
+    attempt_id: str  # 32 lowercase hex; unique per dispatch
+    training_job_name: str  # "AWSBatch" + name + attempt_id, SageMaker-valid
+    training_job_arn: str
+    payload: Mapping[str, Any]  # the parsed CreateTrainingJob request
+    tags: Mapping[str, str]
+    region: str
+    account_id: str
+
+
+@dataclass(frozen=True)
+class Progress:
+    """One observation of a training job, as ``DescribeTrainingJob`` would report it."""
+
+    training_job_name: str
+    phase: TrainingPhase
+    # Set with FAILED/STOPPED/LOST: SageMaker's FailureReason text ("AlgorithmError: ...",
+    # "CapacityError: ...", "MaxRuntimeExceeded" ...), without Batch's prefix.
+    failure_reason: str | None = None
+    # Epoch milliseconds when the phase was entered, as observed by the backend.
+    at_ms: int | None = None
+    # s3:// URI of model.tar.gz, once uploaded.
+    model_artifacts: str | None = None
+    # True when the job ended because stop() asked it to.
+    stopped_by_request: bool = False
+
+
+class LaunchError(Exception):
+    """CreateTrainingJob failed synchronously (SageMaker's ValidationException and kin).
+
+    ``code`` is the SageMaker error code; the runtime reports the attempt as
+    ``Received status from SageMaker: <code>: <message>``.
+    """
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(f"{code}: {message}")
+        self.code = code
+        self.message = message
+
+
+class Backend(Protocol):
+    """What the runtime calls. Implementations must be safe to call from one event loop."""
+
+    name: str
+
+    async def start(self, spec: LaunchSpec) -> None:
+        """Begin the training job; return once it is accepted (not when it finishes).
+
+        Raise LaunchError for a request SageMaker would reject synchronously.
+        """
+
+    async def poll(self, training_job_names: Sequence[str]) -> Sequence[Progress]:
+        """Report the current phase of each named job. Unknown names come back LOST."""
+
+    async def stop(self, training_job_name: str) -> None:
+        """Ask the job to stop (SIGTERM, then SIGKILL after a grace period). Idempotent.
+
+        The job reports STOPPED (stopped_by_request=True) through poll once it is gone.
+        """
+
+    async def close(self) -> None:
+        """Release resources at server shutdown. Running jobs are left to restart recovery."""

@@ -1,0 +1,111 @@
+"""A backend that pretends: durations and outcomes come from the payload's ``Environment``.
+
+``BATCHD_FAKE_DURATION_SECONDS`` (default 1), ``BATCHD_FAKE_OUTCOME`` (Completed | Failed),
+``BATCHD_FAKE_FAILURE_REASON`` (SageMaker's FailureReason text, e.g. ``CapacityError: ...``)
+and ``BATCHD_FAKE_LAUNCH_ERROR`` (``Code: message``, refused at CreateTrainingJob). Each poll
+advances a job by at most one phase, so SCHEDULED, STARTING and RUNNING are each observed
+before it ends. It is for tests, demos and simulations; the jobs exist only in memory.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from batchd.backends.base import LaunchError, LaunchSpec, Progress, TrainingPhase, Wake
+from batchd.clock import Clock
+
+__all__ = ["FakeBackend"]
+
+_ORDER = (TrainingPhase.PENDING, TrainingPhase.DOWNLOADING, TrainingPhase.TRAINING)
+
+
+@dataclass
+class _Job:
+    started_ms: int
+    duration_ms: int
+    outcome: TrainingPhase
+    failure_reason: str | None
+    phase: TrainingPhase = TrainingPhase.PENDING
+    stop_requested: bool = False
+
+
+class FakeBackend:
+    name = "fake"
+
+    def __init__(self, clock: Clock, wake: Wake) -> None:
+        self._clock = clock
+        self._wake = wake
+        self._jobs: dict[str, _Job] = {}
+        self._timers: list[asyncio.TimerHandle] = []
+
+    async def start(self, spec: LaunchSpec) -> None:
+        env = spec.payload.get("Environment") or {}
+        env = env if isinstance(env, dict) else {}
+        launch_error = env.get("BATCHD_FAKE_LAUNCH_ERROR")
+        if launch_error:
+            code, _, message = str(launch_error).partition(":")
+            raise LaunchError(code.strip(), message.strip())
+        try:
+            seconds = float(env.get("BATCHD_FAKE_DURATION_SECONDS", "1"))
+        except ValueError:
+            seconds = 1.0
+        failed = str(env.get("BATCHD_FAKE_OUTCOME", "Completed")).lower() == "failed"
+        self._jobs[spec.training_job_name] = _Job(
+            started_ms=self._clock.now_ms(),
+            duration_ms=max(0, int(seconds * 1000)),
+            outcome=TrainingPhase.FAILED if failed else TrainingPhase.COMPLETED,
+            failure_reason=(
+                env.get("BATCHD_FAKE_FAILURE_REASON") or "AlgorithmError: fake failure"
+                if failed
+                else None
+            ),
+        )
+        loop = asyncio.get_running_loop()
+        self._timers.append(loop.call_later(seconds, self._wake))
+        self._wake()
+
+    async def poll(self, training_job_names: Sequence[str]) -> Sequence[Progress]:
+        now = self._clock.now_ms()
+        return [self._observe(name, now) for name in training_job_names]
+
+    def _observe(self, name: str, now: int) -> Progress:
+        job = self._jobs.get(name)
+        if job is None:
+            return Progress(name, TrainingPhase.LOST, at_ms=now)
+        if job.phase.terminal:
+            return self._report(name, job, now)
+        if job.stop_requested:
+            job.phase = TrainingPhase.STOPPED
+        elif job.phase is TrainingPhase.TRAINING and now - job.started_ms >= job.duration_ms:
+            job.phase = job.outcome
+        elif job.phase is not TrainingPhase.TRAINING:
+            job.phase = _ORDER[_ORDER.index(job.phase) + 1]
+            self._wake()  # the next phase is due at once; do not wait for the tick period
+        return self._report(name, job, now)
+
+    def _report(self, name: str, job: _Job, now: int) -> Progress:
+        stopped = job.phase is TrainingPhase.STOPPED
+        return Progress(
+            training_job_name=name,
+            phase=job.phase,
+            failure_reason=(
+                job.failure_reason
+                if job.phase is TrainingPhase.FAILED
+                else "Training job stopped" if stopped else None
+            ),
+            at_ms=now,
+            stopped_by_request=stopped,
+        )
+
+    async def stop(self, training_job_name: str) -> None:
+        job = self._jobs.get(training_job_name)
+        if job is not None and not job.phase.terminal:
+            job.stop_requested = True
+        self._wake()
+
+    async def close(self) -> None:
+        for timer in self._timers:
+            timer.cancel()
+        self._timers.clear()

@@ -1,0 +1,164 @@
+"""The service job and its attempts."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from batchd.domain.status import DISPATCHED, TERMINAL, JobStatus
+
+__all__ = [
+    "TRAINING_JOB_ARN",
+    "CapacityUsage",
+    "CurrentAttempt",
+    "LatestServiceJobAttempt",
+    "ServiceJob",
+    "ServiceJobAttemptDetail",
+    "ServiceJobEvaluateOnExit",
+    "ServiceJobPreemptedAttempt",
+    "ServiceJobPreemptionConfiguration",
+    "ServiceJobPreemptionSummary",
+    "ServiceJobRetryStrategy",
+    "ServiceJobTimeout",
+    "ServiceResourceId",
+]
+
+TRAINING_JOB_ARN = "TrainingJobArn"
+
+
+@dataclass(frozen=True)
+class ServiceResourceId:
+    value: str
+    name: str = TRAINING_JOB_ARN
+
+
+@dataclass(frozen=True)
+class ServiceJobAttemptDetail:
+    service_resource_id: ServiceResourceId
+    started_at: int | None = None
+    stopped_at: int | None = None
+    status_reason: str | None = None
+
+
+@dataclass(frozen=True)
+class ServiceJobPreemptedAttempt:
+    service_resource_id: ServiceResourceId
+    started_at: int | None = None
+    stopped_at: int | None = None
+    status_reason: str | None = None
+
+
+@dataclass(frozen=True)
+class ServiceJobPreemptionSummary:
+    preempted_attempt_count: int = 0
+    recent_preempted_attempts: tuple[ServiceJobPreemptedAttempt, ...] = ()
+
+
+@dataclass(frozen=True)
+class LatestServiceJobAttempt:
+    service_resource_id: ServiceResourceId
+
+
+@dataclass(frozen=True)
+class CapacityUsage:
+    capacity_unit: str
+    quantity: float
+
+
+@dataclass(frozen=True)
+class ServiceJobEvaluateOnExit:
+    action: str | None = None
+    on_status_reason: str | None = None
+
+
+@dataclass(frozen=True)
+class ServiceJobRetryStrategy:
+    attempts: int
+    evaluate_on_exit: tuple[ServiceJobEvaluateOnExit, ...] = ()
+
+
+@dataclass(frozen=True)
+class ServiceJobPreemptionConfiguration:
+    preemption_retries_before_termination: int | None = None
+
+
+@dataclass(frozen=True)
+class ServiceJobTimeout:
+    attempt_duration_seconds: int | None = None
+
+
+@dataclass(frozen=True)
+class CurrentAttempt:
+    """The training job of the dispatch in flight (not a wire shape; runtime bookkeeping).
+
+    ``stop_kind`` records why batchd asked the backend to stop it, so the outcome is
+    attributed correctly when the backend reports STOPPED: terminate, timeout, preempt,
+    time-limit.
+    """
+
+    attempt_id: str
+    training_job_name: str
+    training_job_arn: str
+    environment: str
+    backend: str
+    scheduled_at: int
+    started_at: int | None = None
+    stop_kind: str | None = None
+    stop_reason: str | None = None
+
+
+@dataclass(frozen=True)
+class ServiceJob:
+    job_id: str
+    job_arn: str
+    job_name: str
+    job_queue: str  # the queue ARN
+    service_request_payload: str
+    created_at: int
+    seq: int = 0
+    status: JobStatus = JobStatus.SUBMITTED
+    status_reason: str | None = None
+    service_job_type: str = "SAGEMAKER_TRAINING"
+    scheduled_at: int | None = None
+    started_at: int | None = None
+    stopped_at: int | None = None
+    is_terminated: bool = False
+    attempts: tuple[ServiceJobAttemptDetail, ...] = ()
+    latest_attempt: LatestServiceJobAttempt | None = None
+    capacity_usage: tuple[CapacityUsage, ...] = ()
+    retry_strategy: ServiceJobRetryStrategy | None = None
+    scheduling_priority: int | None = None
+    share_identifier: str | None = None
+    quota_share_name: str | None = None
+    preemption_configuration: ServiceJobPreemptionConfiguration | None = None
+    preemption_summary: ServiceJobPreemptionSummary | None = None
+    timeout_config: ServiceJobTimeout | None = None
+    tags: dict[str, str] = field(default_factory=dict)
+    # Runtime bookkeeping, never serialized to clients (not members of the model's shapes).
+    client_token: str | None = None
+    request_digest: str | None = None
+    blocked_since: int | None = None
+    capacity_failed: bool = False
+    current: CurrentAttempt | None = None
+
+    @property
+    def terminal(self) -> bool:
+        return self.status in TERMINAL
+
+    @property
+    def dispatched(self) -> bool:
+        return self.status in DISPATCHED
+
+    @property
+    def queue_name(self) -> str:
+        return self.job_queue.rsplit("/", 1)[-1]
+
+    @property
+    def demand(self) -> dict[str, int]:
+        return {c.capacity_unit: int(c.quantity) for c in self.capacity_usage}
+
+    @property
+    def blocked_code(self) -> str | None:
+        if self.status is not JobStatus.RUNNABLE or not self.status_reason:
+            return None
+        code = self.status_reason.split(" - ", 1)[0]
+        return code if code.startswith(("CAPACITY:", "MISCONFIGURATION:")) else None

@@ -1,0 +1,1 @@
+"""The AWS wire format, driven by botocore's service models."""

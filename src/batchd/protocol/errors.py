@@ -1,0 +1,26 @@
+"""Our exceptions as AWS rest-json and json-1.1 errors: the only place codes are chosen."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+from batchd.errors import BatchdError, ClientError
+
+__all__ = ["WireError", "wire_error"]
+
+
+@dataclass(frozen=True)
+class WireError:
+    status: int
+    code: str
+    message: str
+
+    def body(self) -> bytes:
+        return json.dumps({"__type": self.code, "message": self.message}).encode()
+
+
+def wire_error(err: BatchdError) -> WireError:
+    if isinstance(err, ClientError):
+        return WireError(400, "ClientException", err.message)
+    return WireError(500, "ServerException", err.message)

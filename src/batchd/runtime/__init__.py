@@ -1,0 +1,1 @@
+"""The loop that moves jobs: snapshot, plan, apply, then tell the backends."""

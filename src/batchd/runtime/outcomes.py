@@ -1,0 +1,200 @@
+"""How a job changes when its training job moves: pure functions of (job, progress, now).
+
+Every status reason here is one the spec documents (§4.3, §5, §9.3), so ``evaluateOnExit``
+patterns written for AWS match batchd's.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+from batchd.backends.base import Progress, TrainingPhase
+from batchd.domain.jobs import (
+    ServiceJob,
+    ServiceJobAttemptDetail,
+    ServiceJobPreemptedAttempt,
+    ServiceJobPreemptionSummary,
+    ServiceResourceId,
+)
+from batchd.domain.retry import should_retry
+from batchd.domain.status import JobStatus
+
+__all__ = [
+    "COMPLETED",
+    "PREEMPTED",
+    "SAGEMAKER",
+    "TIMEOUT",
+    "after_progress",
+    "failed_to_launch",
+    "terminated_queued",
+]
+
+SAGEMAKER = "Received status from SageMaker: "
+COMPLETED = SAGEMAKER + "Training job completed"
+STOPPED = SAGEMAKER + "Training job stopped"
+TIMEOUT = "Job attempt duration exceeded timeout"
+PREEMPTED = "Cross-share preemption triggered to reclaim borrowed capacity"
+CAPACITY = "CAPACITY:INSUFFICIENT_INSTANCE_CAPACITY - Unable to provision requested compute resources"
+_RECENT_PREEMPTIONS = 5
+
+_PHASE_STATUS = {
+    TrainingPhase.PENDING: JobStatus.SCHEDULED,
+    TrainingPhase.DOWNLOADING: JobStatus.STARTING,
+    TrainingPhase.TRAINING: JobStatus.RUNNING,
+}
+
+
+def after_progress(job: ServiceJob, progress: Progress, now: int) -> ServiceJob:
+    """The job after one observation of its current training job."""
+    current = job.current
+    if current is None or progress.training_job_name != current.training_job_name:
+        return job
+    if not progress.phase.terminal:
+        return _moving(job, _PHASE_STATUS[progress.phase], now)
+    if progress.phase is TrainingPhase.COMPLETED:
+        return _finished(job, JobStatus.SUCCEEDED, COMPLETED, COMPLETED, now)
+    return _ended_badly(job, progress, now)
+
+
+def _moving(job: ServiceJob, status: JobStatus, now: int) -> ServiceJob:
+    assert job.current is not None
+    if status is job.status or not job.status.can_become(status):
+        return job
+    if status is JobStatus.RUNNING and job.current.started_at is None:
+        current = dataclasses.replace(job.current, started_at=now)
+        return dataclasses.replace(job, status=status, started_at=now, current=current)
+    return dataclasses.replace(job, status=status)
+
+
+def _attempt(job: ServiceJob, reason: str, now: int) -> ServiceJobAttemptDetail:
+    assert job.current is not None
+    return ServiceJobAttemptDetail(
+        service_resource_id=ServiceResourceId(job.current.training_job_arn),
+        started_at=job.current.started_at,
+        stopped_at=now,
+        status_reason=reason,
+    )
+
+
+def _finished(
+    job: ServiceJob,
+    status: JobStatus,
+    job_reason: str,
+    attempt_reason: str,
+    now: int,
+    terminated: bool = False,
+) -> ServiceJob:
+    return dataclasses.replace(
+        job,
+        status=job.status.checked(status),
+        status_reason=job_reason,
+        stopped_at=now,
+        attempts=(*job.attempts, _attempt(job, attempt_reason, now)),
+        is_terminated=terminated or job.is_terminated,
+        current=None,
+    )
+
+
+def _ended_badly(job: ServiceJob, progress: Progress, now: int) -> ServiceJob:
+    assert job.current is not None
+    # A stop batchd asked for is attributed to its cause, however the training job ended.
+    kind = job.current.stop_kind
+    if kind == "terminate":
+        reason = job.current.stop_reason or "Terminated"
+        return _finished(job, JobStatus.FAILED, reason, STOPPED, now, terminated=True)
+    if kind == "timeout":
+        return _finished(job, JobStatus.FAILED, TIMEOUT, STOPPED, now, terminated=True)
+    if kind == "preempt":
+        return _preempted(job, now)
+    reason = SAGEMAKER + (progress.failure_reason or _default_reason(progress))
+    if (progress.failure_reason or "").startswith("CapacityError"):
+        return _requeued(job, status_reason=CAPACITY, capacity_failed=True)
+    return _failed_attempt(job, reason, now)
+
+
+def _default_reason(progress: Progress) -> str:
+    if progress.phase is TrainingPhase.LOST:
+        return (
+            f"InternalServerError: training job {progress.training_job_name} was lost; "
+            "the batchd server restarted while it ran"
+        )
+    if progress.phase is TrainingPhase.STOPPED:
+        return "Training job stopped"
+    return "AlgorithmError: the training job failed without a reason"
+
+
+def _failed_attempt(job: ServiceJob, reason: str, now: int) -> ServiceJob:
+    """A counted attempt failed: retry per the strategy, or fail the job."""
+    attempts = (*job.attempts, _attempt(job, reason, now))
+    if should_retry(job.retry_strategy, len(attempts), reason):
+        return dataclasses.replace(
+            _requeued(job, status_reason=None), attempts=attempts
+        )
+    return dataclasses.replace(
+        job,
+        status=job.status.checked(JobStatus.FAILED),
+        status_reason=reason,
+        stopped_at=now,
+        attempts=attempts,
+        current=None,
+    )
+
+
+def _requeued(job: ServiceJob, status_reason: str | None, capacity_failed: bool = False) -> ServiceJob:
+    return dataclasses.replace(
+        job,
+        status=job.status.checked(JobStatus.RUNNABLE),
+        status_reason=status_reason,
+        capacity_failed=capacity_failed,
+        blocked_since=None,
+        current=None,
+    )
+
+
+def _preempted(job: ServiceJob, now: int) -> ServiceJob:
+    assert job.current is not None
+    summary = job.preemption_summary or ServiceJobPreemptionSummary()
+    record = ServiceJobPreemptedAttempt(
+        service_resource_id=ServiceResourceId(job.current.training_job_arn),
+        started_at=job.current.started_at,
+        stopped_at=now,
+        status_reason=PREEMPTED,
+    )
+    recent = (*summary.recent_preempted_attempts, record)[-_RECENT_PREEMPTIONS:]
+    summary = ServiceJobPreemptionSummary(summary.preempted_attempt_count + 1, recent)
+    limit = (
+        job.preemption_configuration.preemption_retries_before_termination
+        if job.preemption_configuration
+        else None
+    )
+    if limit is not None and summary.preempted_attempt_count > limit:
+        return dataclasses.replace(
+            job,
+            status=job.status.checked(JobStatus.FAILED),
+            status_reason=f"{PREEMPTED}; preemptionRetriesBeforeTermination ({limit}) exhausted",
+            stopped_at=now,
+            is_terminated=True,
+            preemption_summary=summary,
+            current=None,
+        )
+    return dataclasses.replace(_requeued(job, None), preemption_summary=summary)
+
+
+def failed_to_launch(job: ServiceJob, code: str, message: str, now: int) -> ServiceJob:
+    """CreateTrainingJob was refused: a counted attempt that never ran."""
+    reason = f"{SAGEMAKER}{code}: {message}"
+    if code in ("CapacityError", "ResourceLimitExceeded") and "capacity" in message.lower():
+        return _requeued(job, status_reason=CAPACITY, capacity_failed=True)
+    return _failed_attempt(job, reason, now)
+
+
+def terminated_queued(job: ServiceJob, reason: str, now: int) -> ServiceJob:
+    """A job that never reached a training job ends at once (spec §5.3)."""
+    return dataclasses.replace(
+        job,
+        status=job.status.checked(JobStatus.FAILED),
+        status_reason=reason,
+        stopped_at=now,
+        is_terminated=True,
+        blocked_since=None,
+    )

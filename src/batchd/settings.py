@@ -1,0 +1,50 @@
+"""Server configuration, validated once at start."""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from batchd.errors import InvalidParameter
+
+__all__ = ["Settings", "default_data_dir"]
+
+_REGION = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d$")
+
+
+def default_data_dir() -> Path:
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / "batchd"
+
+
+@dataclass(frozen=True)
+class Settings:
+    host: str = "127.0.0.1"
+    port: int = 8080
+    data_dir: Path = field(default_factory=default_data_dir)
+    db_url: str | None = None
+    region: str = "us-east-1"
+    account_id: str = "123456789012"
+    backend: str = "local"
+    # How often the runtime ticks when nothing wakes it (backend polls, timeouts).
+    tick_seconds: float = 1.0
+    stop_grace_seconds: float = 120.0
+    image_commands: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    max_submitted_per_queue: int = 1_000_000
+
+    def __post_init__(self) -> None:
+        if not re.fullmatch(r"\d{12}", self.account_id):
+            raise InvalidParameter(
+                f"--account-id must be 12 digits (clients parse ARNs with that rule), "
+                f"got {self.account_id!r}"
+            )
+        if not _REGION.match(self.region):
+            raise InvalidParameter(f"--region {self.region!r} is not a region name like us-east-1")
+        if self.backend not in ("local", "fake"):
+            raise InvalidParameter(f"--backend must be local or fake, got {self.backend!r}")
+
+    @property
+    def database_url(self) -> str:
+        return self.db_url or f"sqlite:///{self.data_dir / 'batchd.db'}"

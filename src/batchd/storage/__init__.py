@@ -1,0 +1,1 @@
+"""Durable state: one SQLAlchemy Core schema and store for SQLite and PostgreSQL."""

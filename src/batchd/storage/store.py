@@ -1,0 +1,297 @@
+"""The Store: every read and write of durable state goes through here."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from sqlalchemy import and_, delete, func, insert, select, tuple_, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from batchd.domain.codec import from_wire, to_wire
+from batchd.domain.jobs import ServiceJob
+from batchd.domain.resources import JobQueue, QuotaShare, SchedulingPolicy, ServiceEnvironment
+from batchd.domain.status import ACTIVE
+from batchd.errors import Conflict
+from batchd.storage.batching import GroupCommit
+from batchd.storage.dialects import create_engine, insert_ignoring_conflicts, is_sqlite
+from batchd.storage.migrate import upgrade
+from batchd.storage.schema import jobs, resources
+
+__all__ = ["JobQuery", "Store"]
+
+R = TypeVar("R", ServiceEnvironment, JobQueue, SchedulingPolicy, QuotaShare)
+
+KINDS: dict[type, str] = {
+    ServiceEnvironment: "service-environment",
+    JobQueue: "job-queue",
+    SchedulingPolicy: "scheduling-policy",
+    QuotaShare: "quota-share",
+}
+_ACTIVE = [s.value for s in ACTIVE]
+
+
+def _dump(obj: object) -> str:
+    return json.dumps(to_wire(obj), separators=(",", ":"))
+
+
+def _job(doc: str) -> ServiceJob:
+    return from_wire(ServiceJob, json.loads(doc))
+
+
+@dataclass(frozen=True)
+class JobQuery:
+    """One page of ListServiceJobs, newest first."""
+
+    queue: str
+    limit: int
+    statuses: tuple[str, ...] | None = None  # None: every status
+    name: str | None = None  # lower-cased
+    name_prefix: bool = False
+    created_before: int | None = None
+    created_after: int | None = None
+    share_identifier: str | None = None
+    quota_share_name: str | None = None
+    after: tuple[int, str] | None = None  # keyset cursor: (created_at, job_id) of the last row
+
+
+class Store:
+    def __init__(self, engine: AsyncEngine) -> None:
+        self._engine = engine
+        # SQLite has one writer; queueing writers here avoids SQLITE_BUSY retries.
+        self._write_lock = asyncio.Lock() if is_sqlite(engine) else None
+        self._submits: GroupCommit[ServiceJob, ServiceJob] = GroupCommit(self._insert_jobs)
+
+    @classmethod
+    async def open(cls, url: str) -> Store:
+        engine = create_engine(url)
+        async with engine.begin() as conn:
+            await conn.run_sync(upgrade)
+        return cls(engine)
+
+    async def close(self) -> None:
+        await self._engine.dispose()
+
+    @property
+    def dialect(self) -> str:
+        return self._engine.dialect.name
+
+    async def _write(self) -> _Writer:
+        return _Writer(self._engine, self._write_lock)
+
+    # -- resources -------------------------------------------------------------------------
+
+    async def get(self, cls: type[R], name: str) -> R | None:
+        stmt = select(resources.c.doc).where(
+            resources.c.kind == KINDS[cls], resources.c.name == name
+        )
+        async with self._engine.connect() as conn:
+            doc = (await conn.execute(stmt)).scalar_one_or_none()
+        return None if doc is None else from_wire(cls, json.loads(doc))
+
+    async def list(
+        self,
+        cls: type[R],
+        *,
+        prefix: str | None = None,
+        after: int | None = None,
+        limit: int | None = None,
+    ) -> list[tuple[int, R]]:
+        """Resources of one kind in creation order, with their position for paging."""
+        stmt = select(resources.c.id, resources.c.doc).where(resources.c.kind == KINDS[cls])
+        if prefix is not None:
+            stmt = stmt.where(resources.c.name.startswith(prefix, autoescape=True))
+        if after is not None:
+            stmt = stmt.where(resources.c.id > after)
+        stmt = stmt.order_by(resources.c.id)
+        if limit is not None:
+            stmt = stmt.limit(limit)
+        async with self._engine.connect() as conn:
+            rows = (await conn.execute(stmt)).all()
+        return [(row.id, from_wire(cls, json.loads(row.doc))) for row in rows]
+
+    async def count(self, cls: type[R], *, prefix: str | None = None) -> int:
+        stmt = select(func.count()).where(resources.c.kind == KINDS[cls])
+        if prefix is not None:
+            stmt = stmt.where(resources.c.name.startswith(prefix, autoescape=True))
+        async with self._engine.connect() as conn:
+            return int((await conn.execute(stmt)).scalar_one())
+
+    async def create(self, cls: type[R], name: str, obj: R, what: str) -> None:
+        async with await self._write() as conn:
+            try:
+                await conn.execute(
+                    insert(resources).values(kind=KINDS[cls], name=name, doc=_dump(obj))
+                )
+            except IntegrityError as err:
+                raise Conflict(f"{what} {name} already exists") from err
+
+    async def save(self, cls: type[R], name: str, obj: R) -> None:
+        async with await self._write() as conn:
+            await conn.execute(
+                update(resources)
+                .where(resources.c.kind == KINDS[cls], resources.c.name == name)
+                .values(doc=_dump(obj))
+            )
+
+    async def delete(self, cls: type[R], name: str) -> None:
+        async with await self._write() as conn:
+            await conn.execute(
+                delete(resources).where(resources.c.kind == KINDS[cls], resources.c.name == name)
+            )
+
+    # -- jobs ------------------------------------------------------------------------------
+
+    async def submit(self, job: ServiceJob) -> ServiceJob:
+        """Store a new job durably; with a reused client token, the job stored first."""
+        return await self._submits.submit(job)
+
+    async def _insert_jobs(self, batch: list[ServiceJob]) -> list[ServiceJob]:
+        rows = [_job_row(job) for job in batch]
+        async with await self._write() as conn:
+            await conn.execute(insert_ignoring_conflicts(self._engine, jobs), rows)
+            tokens = [job.client_token for job in batch if job.client_token]
+            stored: dict[str, ServiceJob] = {}
+            if tokens:
+                found = await conn.execute(
+                    select(jobs.c.client_token, jobs.c.doc).where(jobs.c.client_token.in_(tokens))
+                )
+                stored = {row.client_token: _job(row.doc) for row in found}
+        return [stored.get(job.client_token, job) if job.client_token else job for job in batch]
+
+    async def job(self, job_id: str) -> ServiceJob | None:
+        async with self._engine.connect() as conn:
+            doc = (
+                await conn.execute(select(jobs.c.doc).where(jobs.c.job_id == job_id))
+            ).scalar_one_or_none()
+        return None if doc is None else _job(doc)
+
+    async def job_by_token(self, token: str) -> ServiceJob | None:
+        async with self._engine.connect() as conn:
+            doc = (
+                await conn.execute(select(jobs.c.doc).where(jobs.c.client_token == token))
+            ).scalar_one_or_none()
+        return None if doc is None else _job(doc)
+
+    async def list_jobs(self, query: JobQuery) -> list[ServiceJob]:
+        c = jobs.c
+        conditions: list[Any] = [c.queue == query.queue]
+        if query.statuses is not None:
+            conditions.append(c.status.in_(query.statuses))
+        if query.name is not None:
+            if query.name_prefix:
+                conditions.append(c.job_name_lower.startswith(query.name, autoescape=True))
+            else:
+                conditions.append(c.job_name_lower == query.name)
+        if query.created_before is not None:
+            conditions.append(c.created_at < query.created_before)
+        if query.created_after is not None:
+            conditions.append(c.created_at > query.created_after)
+        if query.share_identifier is not None:
+            conditions.append(c.share_identifier == query.share_identifier)
+        if query.quota_share_name is not None:
+            conditions.append(c.quota_share_name == query.quota_share_name)
+        if query.after is not None:
+            conditions.append(tuple_(c.created_at, c.job_id) < tuple_(*query.after))
+        stmt = (
+            select(c.doc)
+            .where(and_(*conditions))
+            .order_by(c.created_at.desc(), c.job_id.desc())
+            .limit(query.limit)
+        )
+        async with self._engine.connect() as conn:
+            return [_job(doc) for doc in (await conn.execute(stmt)).scalars()]
+
+    async def save_jobs(self, changed: Sequence[ServiceJob]) -> None:
+        """Write many jobs' new state in one transaction."""
+        if not changed:
+            return
+        async with await self._write() as conn:
+            for job in changed:
+                await conn.execute(
+                    update(jobs)
+                    .where(jobs.c.job_id == job.job_id)
+                    .values(status=job.status.value, doc=_dump(job))
+                )
+
+    async def active_jobs(self) -> list[ServiceJob]:
+        stmt = select(jobs.c.doc).where(jobs.c.status.in_(_ACTIVE)).order_by(jobs.c.seq)
+        async with self._engine.connect() as conn:
+            return [_job(doc) for doc in (await conn.execute(stmt)).scalars()]
+
+    async def active_in(self, *, queue: str, quota_share: str | None = None) -> int:
+        stmt = select(func.count()).where(jobs.c.queue == queue, jobs.c.status.in_(_ACTIVE))
+        if quota_share is not None:
+            stmt = stmt.where(jobs.c.quota_share_name == quota_share)
+        async with self._engine.connect() as conn:
+            return int((await conn.execute(stmt)).scalar_one())
+
+    async def active_share_identifiers(self, queue: str, limit: int) -> set[str]:
+        stmt = (
+            select(jobs.c.share_identifier)
+            .where(
+                jobs.c.queue == queue,
+                jobs.c.status.in_(_ACTIVE),
+                jobs.c.share_identifier.is_not(None),
+            )
+            .distinct()
+            .limit(limit)
+        )
+        async with self._engine.connect() as conn:
+            return {s for s in (await conn.execute(stmt)).scalars() if s is not None}
+
+    async def count_jobs(self, *, queue: str, status: str) -> int:
+        stmt = select(func.count()).where(jobs.c.queue == queue, jobs.c.status == status)
+        async with self._engine.connect() as conn:
+            return int((await conn.execute(stmt)).scalar_one())
+
+    async def max_seq(self) -> int:
+        async with self._engine.connect() as conn:
+            return int((await conn.execute(select(func.max(jobs.c.seq)))).scalar_one() or 0)
+
+
+def _job_row(job: ServiceJob) -> dict[str, Any]:
+    return {
+        "job_id": job.job_id,
+        "seq": job.seq,
+        "queue": job.queue_name,
+        "status": job.status.value,
+        "job_name_lower": job.job_name.lower(),
+        "created_at": job.created_at,
+        "share_identifier": job.share_identifier,
+        "quota_share_name": job.quota_share_name,
+        "client_token": job.client_token,
+        "doc": _dump(job),
+    }
+
+
+class _Writer:
+    """A write transaction, serialized per process on SQLite."""
+
+    def __init__(self, engine: AsyncEngine, lock: asyncio.Lock | None) -> None:
+        self._engine = engine
+        self._lock = lock
+        self._ctx: Any = None
+
+    async def __aenter__(self) -> AsyncConnection:
+        if self._lock is not None:
+            await self._lock.acquire()
+        try:
+            self._ctx = self._engine.begin()
+            conn: AsyncConnection = await self._ctx.__aenter__()
+        except BaseException:
+            if self._lock is not None:
+                self._lock.release()
+            raise
+        return conn
+
+    async def __aexit__(self, *exc: Any) -> None:
+        try:
+            await self._ctx.__aexit__(*exc)
+        finally:
+            if self._lock is not None:
+                self._lock.release()

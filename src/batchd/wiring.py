@@ -1,0 +1,66 @@
+"""The one place that chooses concrete classes."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+
+from starlette.applications import Starlette
+
+from batchd.api.app import create_app
+from batchd.backends.base import Backend
+from batchd.backends.fake import FakeBackend
+from batchd.clock import RandomIds, SystemClock
+from batchd.domain.arns import Arns
+from batchd.operations.context import Context, Limits
+from batchd.runtime.engine import Runtime
+from batchd.settings import Settings
+from batchd.storage.store import Store
+
+__all__ = ["build_app", "open_runtime"]
+
+log = logging.getLogger("batchd")
+
+
+def _backends(settings: Settings, clock: SystemClock, wake: Callable[[], None]) -> dict[str, Backend]:
+    backends: dict[str, Backend] = {"fake": FakeBackend(clock, wake)}
+    try:
+        from batchd.backends.local.backend import LocalBackend
+    except ImportError:  # the local backend is optional until it lands
+        return backends
+    backends["local"] = LocalBackend.from_settings(settings, wake)
+    return backends
+
+
+async def open_runtime(settings: Settings) -> tuple[Context, Runtime, Store]:
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    store = await Store.open(settings.database_url)
+    clock, ids = SystemClock(), RandomIds()
+    arns = Arns(settings.region, settings.account_id)
+    holder: list[Runtime] = []
+    backends = _backends(settings, clock, lambda: holder[0].wake() if holder else None)
+    runtime = Runtime(
+        store, arns, clock, ids, backends, settings.backend, tick_seconds=settings.tick_seconds
+    )
+    holder.append(runtime)
+    await runtime.start()
+    limits = Limits(max_submitted_per_queue=settings.max_submitted_per_queue)
+    ctx = Context(store=store, arns=arns, clock=clock, ids=ids, control=runtime, limits=limits)
+    return ctx, runtime, store
+
+
+def build_app(settings: Settings) -> Starlette:
+    async def factory() -> tuple[Context, Callable[[], Awaitable[None]]]:
+        ctx, runtime, store = await open_runtime(settings)
+        log.info(
+            "batchd serving AWS Batch service jobs on http://%s:%d (db: %s, backend: %s)",
+            settings.host, settings.port, store.dialect, settings.backend,
+        )
+
+        async def close() -> None:
+            await runtime.close()
+            await store.close()
+
+        return ctx, close
+
+    return create_app(factory)
