@@ -30,7 +30,8 @@ from batchd.domain.jobs import (
 from batchd.domain.resources import JobQueue
 from batchd.domain.status import JobStatus
 from batchd.errors import NotFound
-from batchd.runtime import outcomes
+from batchd.domain.training import TrainingJob
+from batchd.runtime import outcomes, training
 from batchd.runtime.planning import Action, Decision, Planning
 from batchd.storage.store import Store
 
@@ -71,22 +72,42 @@ class Runtime:
         self.default_backend = default_backend
         self.tick_seconds = tick_seconds
         self.planning = Planning(store, arns, default_backend)
-        self._jobs: dict[str, ServiceJob] = {}
+        self._jobs: dict[str, ServiceJob] = {}  # every non-terminal job
+        self._submitted: set[str] = set()  # awaiting admission to RUNNABLE
+        self._training: dict[str, TrainingJob] = {}  # records of live training jobs
+        self._changed: dict[str, ServiceJob] = {}  # changed since the last commit
+        self._trained: dict[str, TrainingJob] = {}
         self._lock = asyncio.Lock()
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        self.ticks = 0
 
     # -- lifecycle ---------------------------------------------------------------------------
 
     async def start(self, loop: bool = True) -> None:
         """Rebuild the in-memory state from the store, then (optionally) run the loop."""
         async with self._lock:
-            await self.planning.reload()
-            for job in await self.store.active_jobs():
-                self._jobs[job.job_id] = job
-                self.planning.add(job)
+            await self._rebuild()
         if loop:
             self._task = asyncio.create_task(self._run(), name="batchd-runtime")
+
+    async def _rebuild(self) -> None:
+        self.planning = Planning(self.store, self.arns, self.default_backend)
+        await self.planning.reload()
+        self._jobs.clear()
+        self._submitted.clear()
+        self._training.clear()
+        self._changed.clear()
+        self._trained.clear()
+        for job in await self.store.active_jobs():
+            self._jobs[job.job_id] = job
+            self.planning.add(job)
+            if job.status is JobStatus.SUBMITTED:
+                self._submitted.add(job.job_id)
+            if job.current is not None:
+                name = job.current.training_job_name
+                record = await self.store.training_job(name)
+                self._training[name] = record or training.created(job, job.current.scheduled_at)
 
     async def close(self) -> None:
         if self._task is not None:
@@ -106,136 +127,102 @@ class Runtime:
             self._wake.clear()
             try:
                 await self.tick(self.clock.now_ms())
-            except Exception:  # keep scheduling; the next tick retries from durable state
-                log.exception("scheduling cycle failed; retrying on the next tick")
+            except Exception:  # keep scheduling; the next tick starts from durable state
+                log.exception("scheduling cycle failed; rebuilding state from the database")
                 await asyncio.sleep(self.tick_seconds)
+                async with self._lock:
+                    await self._rebuild()
 
     # -- the cycle ---------------------------------------------------------------------------
 
     async def tick(self, now: int) -> None:
         """Run exactly one cycle at time ``now``."""
         async with self._lock:
-            changed: dict[str, ServiceJob] = {}
+            self.ticks += 1
             for progress in await self._poll():
-                self._fold(progress, now, changed)
-            self._admit(changed)
-            actions = self._apply(self.planning.plan(self._jobs, now), now, changed)
-            for job in changed.values():
-                self._track(job)
-            await self.store.save_jobs(list(changed.values()))
-            follow_up = await self._act(actions, now)
-            if follow_up:
-                for job in follow_up.values():
-                    self._track(job)
-                await self.store.save_jobs(list(follow_up.values()))
+                self._fold(progress, now)
+            self._admit()
+            actions: list[Action] = []
+            for decision in self.planning.plan(now):
+                action = self._decide(decision, now)
+                if action is not None:
+                    actions.append(action)
+            await self._commit()
+            await self._act(actions, now)
+            if self._changed or self._trained:  # launch failures: record them, plan again
+                await self._commit()
                 self.wake()
 
     async def _poll(self) -> list[Progress]:
         by_backend: dict[str, list[str]] = {}
-        for job in self._jobs.values():
-            if job.current is not None:
-                by_backend.setdefault(job.current.backend, []).append(
-                    job.current.training_job_name
-                )
+        for name, job_id in self.planning.live_training_jobs().items():
+            job = self._jobs.get(job_id)
+            if job is not None and job.current is not None:
+                by_backend.setdefault(job.current.backend, []).append(name)
         found: list[Progress] = []
-        for name, names in by_backend.items():
-            found.extend(await self.backends[name].poll(names))
+        for backend, names in by_backend.items():
+            found.extend(await self.backends[backend].poll(names))
         return found
 
-    def _fold(self, progress: Progress, now: int, changed: dict[str, ServiceJob]) -> None:
-        job = self._by_training_job(progress.training_job_name)
-        if job is None:
-            return
-        new = outcomes.after_progress(job, progress, now)
-        if new != job:
-            self.planning.released(job, new, now)
-            changed[new.job_id] = new
-            self._jobs[new.job_id] = new
-
-    def _by_training_job(self, name: str) -> ServiceJob | None:
-        # Training job names end with the 32-hex attempt id; the planning index maps them.
+    def _fold(self, progress: Progress, now: int) -> None:
+        name = progress.training_job_name
         job_id = self.planning.job_of_training_job(name)
-        return self._jobs.get(job_id) if job_id else None
+        job = self._jobs.get(job_id) if job_id else None
+        record = self._training.get(name)
+        if record is not None:
+            self._record(training.observed(record, progress, now))
+        if job is not None:
+            self._change(job, outcomes.after_progress(job, progress, now), now)
 
-    def _admit(self, changed: dict[str, ServiceJob]) -> None:
-        for job in list(self._jobs.values()):
-            if job.status is JobStatus.SUBMITTED:
-                new = dataclasses.replace(job, status=job.status.checked(JobStatus.RUNNABLE))
-                self._jobs[job.job_id] = new
-                changed[job.job_id] = new
+    def _admit(self) -> None:
+        for job_id in sorted(self._submitted):
+            job = self._jobs.get(job_id)
+            if job is not None and job.status is JobStatus.SUBMITTED:
+                self._change(job, dataclasses.replace(job, status=JobStatus.RUNNABLE), 0)
+        self._submitted.clear()
 
-    def _track(self, job: ServiceJob) -> None:
-        """Keep the in-memory state and planner index equal to what was just stored."""
-        if job.terminal:
-            self._jobs.pop(job.job_id, None)
-            self.planning.remove(job)
+    def _change(self, old: ServiceJob, new: ServiceJob, now: int) -> None:
+        """Record a job's new state in memory and in the planner index, to be committed."""
+        if new == old:
+            return
+        self.planning.released(old, new, now)
+        self._changed[new.job_id] = new
+        if new.terminal:
+            self._jobs.pop(new.job_id, None)
+            self.planning.remove(new)
         else:
-            self._jobs[job.job_id] = job
-            self.planning.replace(job)
+            self._jobs[new.job_id] = new
+            self.planning.replace(new)
 
-    async def _act(self, actions: Sequence[Action], now: int) -> dict[str, ServiceJob]:
-        """Start and stop training jobs; launch failures come back as job changes."""
-        follow_up: dict[str, ServiceJob] = {}
-        for action in actions:
-            job = self._jobs.get(action.job_id)
-            if job is None or job.current is None:
-                continue
-            backend = self.backends[job.current.backend]
-            if action.kind == "stop":
-                await backend.stop(job.current.training_job_name)
-                continue
-            try:
-                await backend.start(self._launch_spec(job))
-            except LaunchError as err:
-                follow_up[job.job_id] = self._launch_failed(job, err.code, err.message, now)
-            except Exception as err:  # a backend bug must not wedge the job
-                log.exception("backend %s failed to start %s", backend.name, job.job_id)
-                follow_up[job.job_id] = self._launch_failed(
-                    job, "InternalServerError", str(err), now
-                )
-        return follow_up
+    def _record(self, record: TrainingJob) -> None:
+        name = record.training_job_name
+        if self._training.get(name) == record:
+            return
+        self._trained[name] = record
+        if record.training_job_status in ("Completed", "Failed", "Stopped"):
+            self._training.pop(name, None)
+        else:
+            self._training[name] = record
 
-    def _launch_failed(self, job: ServiceJob, code: str, message: str, now: int) -> ServiceJob:
-        new = outcomes.failed_to_launch(job, code, message, now)
-        self.planning.released(job, new, now)
-        self._jobs[job.job_id] = new
-        return new
+    async def _commit(self) -> None:
+        changed, trained = list(self._changed.values()), list(self._trained.values())
+        self._changed.clear()
+        self._trained.clear()
+        await self.store.save_jobs(changed, trained)
 
-    def _launch_spec(self, job: ServiceJob) -> LaunchSpec:
-        assert job.current is not None
-        try:
-            payload = json.loads(job.service_request_payload)
-        except ValueError:
-            payload = {}
-        return LaunchSpec(
-            job_id=job.job_id,
-            job_arn=job.job_arn,
-            attempt_id=job.current.attempt_id,
-            training_job_name=job.current.training_job_name,
-            training_job_arn=job.current.training_job_arn,
-            payload=payload if isinstance(payload, dict) else {},
-            tags=job.tags,
-            region=self.arns.region,
-            account_id=self.arns.account_id,
-        )
-
-    def _apply(
-        self, decisions: Sequence[Decision], now: int, changed: dict[str, ServiceJob]
-    ) -> list[Action]:
-        """Turn the planner's decisions into job changes and backend actions."""
-        actions: list[Action] = []
-        for decision in decisions:
-            job = self._jobs.get(decision.job_id)
-            if job is None:
-                continue
-            new, action = self._decided(job, decision, now)
-            if new != job:
-                self.planning.released(job, new, now)
-                self._jobs[new.job_id] = new
-                changed[new.job_id] = new
-            if action is not None:
-                actions.append(action)
-        return actions
+    def _decide(self, decision: Decision, now: int) -> Action | None:
+        job = self._jobs.get(decision.job_id)
+        if job is None:
+            return None
+        new, action = self._decided(job, decision, now)
+        self._change(job, new, now)
+        if new.current is not None and new.current is not job.current:
+            record = self._training.get(new.current.training_job_name)
+            if record is None:
+                self._record(training.created(new, now))
+            elif new.current.stop_kind:
+                self._record(training.stopping(record, now))
+        return action
 
     def _decided(
         self, job: ServiceJob, decision: Decision, now: int
@@ -253,15 +240,15 @@ class Runtime:
         if kind == "time-limit" and job.status is JobStatus.RUNNABLE:
             return outcomes.terminated_queued(job, decision.reason, now), None
         if kind in ("preempt", "timeout") and job.current and job.current.stop_kind is None:
-            stop_kind = "preempt" if kind == "preempt" else "timeout"
-            current = dataclasses.replace(job.current, stop_kind=stop_kind, stop_reason=decision.reason)
+            current = dataclasses.replace(job.current, stop_kind=kind, stop_reason=decision.reason)
             reason = decision.reason if kind == "preempt" else job.status_reason
-            new = dataclasses.replace(job, current=current, status_reason=reason)
-            return new, Action("stop", job.job_id)
+            return dataclasses.replace(job, current=current, status_reason=reason), Action(
+                "stop", job.job_id
+            )
         return job, None
 
     def _dispatched(self, job: ServiceJob, environment: str, backend: str, now: int) -> ServiceJob:
-        """A RUNNABLE job becomes SCHEDULED with a new training job (the planner's Dispatch)."""
+        """A RUNNABLE job becomes SCHEDULED with a new training job."""
         attempt_id = self.ids.attempt_id()
         name = training_job_name(job, attempt_id)
         arn = self.arns.training_job(name)
@@ -284,13 +271,56 @@ class Runtime:
             ),
         )
 
+    async def _act(self, actions: Sequence[Action], now: int) -> None:
+        """Start and stop training jobs, after the decisions are committed."""
+        for action in actions:
+            job = self._jobs.get(action.job_id)
+            if job is None or job.current is None:
+                continue
+            backend = self.backends[job.current.backend]
+            if action.kind == "stop":
+                await backend.stop(job.current.training_job_name)
+                continue
+            try:
+                await backend.start(self._launch_spec(job))
+            except LaunchError as err:
+                self._launch_failed(job, err.code, err.message, now)
+            except Exception as err:  # a backend bug must not wedge the job
+                log.exception("backend %s failed to start %s", backend.name, job.job_id)
+                self._launch_failed(job, "InternalServerError", str(err), now)
+
+    def _launch_failed(self, job: ServiceJob, code: str, message: str, now: int) -> None:
+        assert job.current is not None
+        record = self._training.get(job.current.training_job_name)
+        if record is not None:
+            self._record(training.launch_failed(record, code, message, now))
+        self._change(job, outcomes.failed_to_launch(job, code, message, now), now)
+
+    def _launch_spec(self, job: ServiceJob) -> LaunchSpec:
+        assert job.current is not None
+        try:
+            payload = json.loads(job.service_request_payload)
+        except ValueError:
+            payload = {}
+        return LaunchSpec(
+            job_id=job.job_id,
+            job_arn=job.job_arn,
+            attempt_id=job.current.attempt_id,
+            training_job_name=job.current.training_job_name,
+            training_job_arn=job.current.training_job_arn,
+            payload=payload if isinstance(payload, dict) else {},
+            tags=job.tags,
+            region=self.arns.region,
+            account_id=self.arns.account_id,
+        )
+
     # -- JobControl: what the API asks of the runtime ----------------------------------------
 
     async def submitted(self, job: ServiceJob) -> None:
         async with self._lock:
             if job.job_id not in self._jobs and not job.terminal:
                 self._jobs[job.job_id] = job
-                self.planning.add(job)
+                self._submitted.add(job.job_id)
         self.wake()
 
     async def terminate(self, job_id: str, reason: str) -> None:
@@ -299,16 +329,32 @@ class Runtime:
             if job is None:
                 return  # already terminal: TerminateServiceJob is then a no-op (spec §5.3)
             now = self.clock.now_ms()
+            self._submitted.discard(job_id)
             if job.current is None:
-                new = outcomes.terminated_queued(job, reason, now)
-                await self.store.save_jobs([new])
-                self._track(new)
+                self._change(job, outcomes.terminated_queued(job, reason, now), now)
+                await self._commit()
             elif job.current.stop_kind != "terminate":
                 current = dataclasses.replace(job.current, stop_kind="terminate", stop_reason=reason)
-                new = dataclasses.replace(job, current=current)
-                await self.store.save_jobs([new])
-                self._track(new)
+                self._change(job, dataclasses.replace(job, current=current), now)
+                record = self._training.get(current.training_job_name)
+                if record is not None:
+                    self._record(training.stopping(record, now))
+                await self._commit()
                 await self.backends[current.backend].stop(current.training_job_name)
+        self.wake()
+
+    async def stop_training_job(self, name: str) -> None:
+        """SageMaker's StopTrainingJob: the attempt ends Stopped and retries as configured."""
+        async with self._lock:
+            job_id = self.planning.job_of_training_job(name)
+            job = self._jobs.get(job_id) if job_id else None
+            if job is None or job.current is None:
+                return
+            record = self._training.get(name)
+            if record is not None:
+                self._record(training.stopping(record, self.clock.now_ms()))
+                await self._commit()
+            await self.backends[job.current.backend].stop(name)
         self.wake()
 
     async def update(self, job_id: str, change: Callable[[ServiceJob], ServiceJob]) -> ServiceJob:
@@ -317,9 +363,11 @@ class Runtime:
             if job is None:
                 raise NotFound(f"Service job {job_id} not found")
             new = change(job)
-            await self.store.save_jobs([new])
             if job_id in self._jobs:
-                self._track(new)
+                self._change(job, new, self.clock.now_ms())
+                await self._commit()
+            else:
+                await self.store.save_jobs([new])
         self.wake()
         return new
 
@@ -343,4 +391,4 @@ class Runtime:
 
     async def snapshot(self, queue: JobQueue) -> Mapping[str, Any]:
         async with self._lock:
-            return self.planning.snapshot(queue, self._jobs, self.clock.now_ms())
+            return self.planning.snapshot(queue, self.clock.now_ms())

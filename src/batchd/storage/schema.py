@@ -14,7 +14,7 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 
-__all__ = ["jobs", "metadata", "resources"]
+__all__ = ["jobs", "metadata", "resources", "training_jobs"]
 
 metadata = MetaData()
 
@@ -51,4 +51,17 @@ jobs = Table(
     Index("ix_jobs_queue_quota_share", "queue", "quota_share_name", "status", "created_at"),
     # The runtime rebuilds its in-memory index from the active jobs only.
     Index("ix_jobs_status_seq", "status", "seq"),
+)
+
+# One row per training job created for a dispatch; serves the SageMaker facade.
+training_jobs = Table(
+    "training_jobs",
+    metadata,
+    Column("name", String(63), primary_key=True),
+    Column("job_id", String(36), nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("doc", Text, nullable=False),
+    Index("ix_training_jobs_created", "created_at", "name"),
+    Index("ix_training_jobs_job", "job_id"),
 )

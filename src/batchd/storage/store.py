@@ -14,13 +14,14 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from batchd.domain.codec import from_wire, to_wire
 from batchd.domain.jobs import ServiceJob
+from batchd.domain.training import TrainingJob
 from batchd.domain.resources import JobQueue, QuotaShare, SchedulingPolicy, ServiceEnvironment
 from batchd.domain.status import ACTIVE
 from batchd.errors import Conflict
 from batchd.storage.batching import GroupCommit
 from batchd.storage.dialects import create_engine, insert_ignoring_conflicts, is_sqlite
 from batchd.storage.migrate import upgrade
-from batchd.storage.schema import jobs, resources
+from batchd.storage.schema import jobs, resources, training_jobs
 
 __all__ = ["JobQuery", "Store"]
 
@@ -206,9 +207,11 @@ class Store:
         async with self._engine.connect() as conn:
             return [_job(doc) for doc in (await conn.execute(stmt)).scalars()]
 
-    async def save_jobs(self, changed: Sequence[ServiceJob]) -> None:
-        """Write many jobs' new state in one transaction."""
-        if not changed:
+    async def save_jobs(
+        self, changed: Sequence[ServiceJob], trained: Sequence[TrainingJob] = ()
+    ) -> None:
+        """Write many jobs' new state, and their training jobs, in one transaction."""
+        if not changed and not trained:
             return
         async with await self._write() as conn:
             for job in changed:
@@ -217,6 +220,59 @@ class Store:
                     .where(jobs.c.job_id == job.job_id)
                     .values(status=job.status.value, doc=_dump(job))
                 )
+            for record in trained:
+                await self._upsert_training_job(conn, record)
+
+    async def _upsert_training_job(self, conn: AsyncConnection, record: TrainingJob) -> None:
+        values = {"status": record.training_job_status, "doc": _dump(record)}
+        done = await conn.execute(
+            update(training_jobs).where(training_jobs.c.name == record.training_job_name).values(
+                **values
+            )
+        )
+        if done.rowcount == 0:
+            await conn.execute(
+                insert(training_jobs).values(
+                    name=record.training_job_name,
+                    job_id=record.job_id,
+                    created_at=record.creation_time,
+                    **values,
+                )
+            )
+
+    async def training_job(self, name: str) -> TrainingJob | None:
+        stmt = select(training_jobs.c.doc).where(training_jobs.c.name == name)
+        async with self._engine.connect() as conn:
+            doc = (await conn.execute(stmt)).scalar_one_or_none()
+        return None if doc is None else from_wire(TrainingJob, json.loads(doc))
+
+    async def list_training_jobs(
+        self,
+        *,
+        limit: int,
+        name_contains: str | None = None,
+        status: str | None = None,
+        created_after: int | None = None,
+        created_before: int | None = None,
+        after: tuple[int, str] | None = None,
+    ) -> list[TrainingJob]:
+        """Newest first, keyset-paged on (created_at, name)."""
+        c = training_jobs.c
+        stmt = select(c.doc)
+        if name_contains:
+            stmt = stmt.where(c.name.contains(name_contains, autoescape=True))
+        if status:
+            stmt = stmt.where(c.status == status)
+        if created_after is not None:
+            stmt = stmt.where(c.created_at > created_after)
+        if created_before is not None:
+            stmt = stmt.where(c.created_at < created_before)
+        if after is not None:
+            stmt = stmt.where(tuple_(c.created_at, c.name) < tuple_(*after))
+        stmt = stmt.order_by(c.created_at.desc(), c.name.desc()).limit(limit)
+        async with self._engine.connect() as conn:
+            docs = (await conn.execute(stmt)).scalars()
+            return [from_wire(TrainingJob, json.loads(doc)) for doc in docs]
 
     async def active_jobs(self) -> list[ServiceJob]:
         stmt = select(jobs.c.doc).where(jobs.c.status.in_(_ACTIVE)).order_by(jobs.c.seq)

@@ -1,0 +1,22 @@
+"""The SageMaker training jobs batchd creates, one per dispatch, as SageMaker reports them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+__all__ = ["TrainingJob"]
+
+
+@dataclass(frozen=True)
+class TrainingJob:
+    training_job_name: str
+    training_job_arn: str
+    job_id: str  # the service job that created it
+    creation_time: int  # epoch ms, like every time batchd stores
+    last_modified_time: int
+    training_job_status: str = "InProgress"  # InProgress | Completed | Failed | Stopping | Stopped
+    secondary_status: str = "Starting"
+    training_start_time: int | None = None
+    training_end_time: int | None = None
+    failure_reason: str | None = None
+    model_artifacts: str | None = None  # s3:// URI of model.tar.gz
