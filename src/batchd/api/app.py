@@ -21,13 +21,14 @@ from batchd.operations import (  # noqa: F401  (registers the handlers)
     policies,
     queues,
     quota_shares,
+    sagemaker,
     snapshot,
     tags,
 )
 from batchd.operations.context import Context
 from batchd.operations.registry import HANDLERS
 from batchd.protocol.errors import wire_error
-from batchd.protocol.model import router
+from batchd.protocol.model import router, service_model
 from batchd.protocol.rules import BODY_LIMITS, DEFAULT_BODY_LIMIT
 from batchd.protocol.serialize import serialize
 from batchd.protocol.validate import validate
@@ -41,11 +42,20 @@ _METHODS = ["GET", "POST", "PUT", "DELETE", "PATCH", "HEAD", "OPTIONS"]
 _MAX_BODY = max([DEFAULT_BODY_LIMIT, *BODY_LIMITS.values()])
 
 
-def _json(status: int, body: bytes, request_id: str, error: str | None = None) -> Response:
+_AMZ_JSON = "application/x-amz-json-1.1"
+
+
+def _json(
+    status: int,
+    body: bytes,
+    request_id: str,
+    error: str | None = None,
+    media_type: str = "application/json",
+) -> Response:
     headers = {"x-amzn-RequestId": request_id}
     if error:
         headers["x-amzn-ErrorType"] = error
-    return Response(body, status_code=status, media_type="application/json", headers=headers)
+    return Response(body, status_code=status, media_type=media_type, headers=headers)
 
 
 class BatchApi:
@@ -55,15 +65,36 @@ class BatchApi:
 
     async def __call__(self, request: Request) -> Response:
         request_id = str(uuid.uuid4())
+        target = request.headers.get("x-amz-target")
+        service = "sagemaker" if target and request.url.path == "/" else "batch"
+        media = _AMZ_JSON if service == "sagemaker" else "application/json"
         try:
-            return _json(200, await self._handle(request), request_id)
+            handled = self._sagemaker(request, target or "") if target else self._handle(request)
+            return _json(200, await handled, request_id, media_type=media)
         except BatchdError as err:
-            wire = wire_error(err)
-            return _json(wire.status, wire.body(), request_id, wire.code)
+            wire = wire_error(err, service)
+            return _json(wire.status, wire.body(), request_id, wire.code, media)
         except Exception:  # a bug of ours: log it, and answer as AWS does
             log.exception("internal error in request %s %s", request.method, request.url.path)
-            wire = wire_error(ServerError(f"Internal error; request id {request_id}"))
-            return _json(wire.status, wire.body(), request_id, wire.code)
+            wire = wire_error(ServerError(f"Internal error; request id {request_id}"), service)
+            return _json(wire.status, wire.body(), request_id, wire.code, media)
+
+    async def _sagemaker(self, request: Request, target: str) -> bytes:
+        """SageMaker's JSON 1.1 protocol: ``POST /`` with ``X-Amz-Target: SageMaker.<Op>``."""
+        prefix, _, name = target.partition(".")
+        model = service_model("sagemaker")
+        handler = HANDLERS.get(sagemaker.SAGEMAKER + name)
+        if request.method != "POST" or prefix != "SageMaker" or handler is None:
+            raise Unsupported(
+                f"{target} is not supported; batchd answers SageMaker DescribeTrainingJob, "
+                "ListTrainingJobs, StopTrainingJob and ListTags for the jobs it runs"
+            )
+        op = model.operation_model(name)
+        body = await read_body(request, DEFAULT_BODY_LIMIT)
+        params = parse_params(op, {}, [], body or b"{}")
+        validate(op.name, op.input_shape, params)
+        result = await handler(self.ctx, params)
+        return json.dumps(serialize(op.output_shape, result), separators=(",", ":")).encode()
 
     async def _handle(self, request: Request) -> bytes:
         raw_path = request.scope.get("raw_path", b"").decode("latin-1") or request.url.path

@@ -20,7 +20,11 @@ class WireError:
         return json.dumps({"__type": self.code, "message": self.message}).encode()
 
 
-def wire_error(err: BatchdError) -> WireError:
+def wire_error(err: BatchdError, service: str = "batch") -> WireError:
+    if service == "sagemaker":
+        if isinstance(err, ClientError):
+            return WireError(400, "ValidationException", err.message)
+        return WireError(500, "InternalFailure", err.message)
     if isinstance(err, ClientError):
         return WireError(400, "ClientException", err.message)
     return WireError(500, "ServerException", err.message)

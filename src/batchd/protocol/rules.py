@@ -27,6 +27,7 @@ class Rule:
     max_bytes: int | None = None
     pattern: re.Pattern[str] | None = None
     hint: str = ""
+    enum_ignores_case: bool = False
 
 
 _name = Rule(pattern=NAME, hint=NAME_HINT)
@@ -42,6 +43,8 @@ RULES: dict[str, Rule] = {
     "SubmitServiceJob.quotaShareName": _name,
     "SubmitServiceJob.retryStrategy.attempts": Rule(minimum=1, maximum=10),
     "SubmitServiceJob.retryStrategy.evaluateOnExit": Rule(max_items=5),
+    # AWS's own example sends "Retry": the action is matched without regard to case.
+    "SubmitServiceJob.retryStrategy.evaluateOnExit[].action": Rule(enum_ignores_case=True),
     "SubmitServiceJob.retryStrategy.evaluateOnExit[].onStatusReason": Rule(
         pattern=re.compile(r"^[\x20-\x7e]{0,512}$"), hint="up to 512 printable characters"
     ),

@@ -48,6 +48,8 @@ def _value(shape: Shape, value: Any) -> Any:
         return {str(k): _value(shape.value, v) for k, v in value.items()}
     if isinstance(value, enum.Enum):
         return value.value
+    if kind == "timestamp":  # stored as epoch ms; JSON protocols send epoch seconds
+        return value / 1000
     if kind in ("double", "float"):
         return float(value)
     if kind in ("integer", "long"):

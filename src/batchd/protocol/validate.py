@@ -79,7 +79,7 @@ def _value(op: str, shape: Shape, value: Any, path: str, errors: list[str]) -> N
             _value(op, shape.key, key, f"{path}.key", errors)
             _value(op, shape.value, item, f"{path}{{}}", errors)
     elif kind == "string":
-        _string(shape, value, path, errors)
+        _string(op, shape, value, path, errors)
     elif kind in ("integer", "long", "double", "float"):
         _number(shape, value, path, errors)
     _apply_rule(op, path, value, errors)
@@ -93,8 +93,10 @@ def _sized(shape: Shape, value: Any, path: str, errors: list[str]) -> None:
         errors.append(_fail(path, value, f"Member must have length less than or equal to {high}"))
 
 
-def _string(shape: Shape, value: str, path: str, errors: list[str]) -> None:
-    if shape.enum and value not in shape.enum:
+def _string(op: str, shape: Shape, value: str, path: str, errors: list[str]) -> None:
+    rule = _rule(op, path)
+    folded = value.upper() if rule is not None and rule.enum_ignores_case else value
+    if shape.enum and folded not in shape.enum:
         allowed = ", ".join(shape.enum)
         errors.append(_fail(path, value, f"Member must satisfy enum value set: [{allowed}]"))
     _sized(shape, value, path, errors)
@@ -158,5 +160,6 @@ _CHECKERS = {
     "double": _is_number,
     "float": _is_number,
     "boolean": lambda v: isinstance(v, bool),
+    "timestamp": _is_number,
 }
 _TYPE_NAMES = {"structure": "object", "map": "object", "list": "list", "long": "integer"}

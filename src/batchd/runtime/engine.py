@@ -258,8 +258,8 @@ class Runtime:
             status_reason=None,
             scheduled_at=now,
             started_at=None,
-            blocked_since=None,
-            capacity_failed=False,
+            # Time in failed capacity attempts accumulates toward a CAPACITY time limit (§5.4).
+            blocked_since=job.blocked_since if job.capacity_failed else None,
             latest_attempt=LatestServiceJobAttempt(ServiceResourceId(arn)),
             current=CurrentAttempt(
                 attempt_id=attempt_id,

@@ -108,7 +108,7 @@ def _ended_badly(job: ServiceJob, progress: Progress, now: int) -> ServiceJob:
         return _preempted(job, now)
     reason = SAGEMAKER + (progress.failure_reason or _default_reason(progress))
     if (progress.failure_reason or "").startswith("CapacityError"):
-        return _requeued(job, status_reason=CAPACITY, capacity_failed=True)
+        return _capacity_failed(job)
     return _failed_attempt(job, reason, now)
 
 
@@ -140,14 +140,25 @@ def _failed_attempt(job: ServiceJob, reason: str, now: int) -> ServiceJob:
     )
 
 
-def _requeued(job: ServiceJob, status_reason: str | None, capacity_failed: bool = False) -> ServiceJob:
+def _requeued(job: ServiceJob, status_reason: str | None) -> ServiceJob:
     return dataclasses.replace(
         job,
         status=job.status.checked(JobStatus.RUNNABLE),
         status_reason=status_reason,
-        capacity_failed=capacity_failed,
+        capacity_failed=False,
         blocked_since=None,
         current=None,
+    )
+
+
+def _capacity_failed(job: ServiceJob) -> ServiceJob:
+    """Back to RUNNABLE, no attempt used; the blocked clock runs from the first such failure."""
+    assert job.current is not None
+    since = job.blocked_since if job.capacity_failed and job.blocked_since else None
+    return dataclasses.replace(
+        _requeued(job, CAPACITY),
+        capacity_failed=True,
+        blocked_since=since or job.current.scheduled_at,
     )
 
 
@@ -183,8 +194,8 @@ def _preempted(job: ServiceJob, now: int) -> ServiceJob:
 def failed_to_launch(job: ServiceJob, code: str, message: str, now: int) -> ServiceJob:
     """CreateTrainingJob was refused: a counted attempt that never ran."""
     reason = f"{SAGEMAKER}{code}: {message}"
-    if code in ("CapacityError", "ResourceLimitExceeded") and "capacity" in message.lower():
-        return _requeued(job, status_reason=CAPACITY, capacity_failed=True)
+    if code == "CapacityError":
+        return _capacity_failed(job)
     return _failed_attempt(job, reason, now)
 
 
