@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -32,6 +33,13 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--account-id", default="123456789012")
     serve.add_argument("--backend", choices=["local", "fake"], default="local")
     serve.add_argument("--tick-seconds", type=float, default=1.0)
+    serve.add_argument(
+        "--access-keys-file",
+        type=Path,
+        default=None,
+        help="verify SigV4 signatures against ID:SECRET entries in this file "
+        "(or set BATCHD_ACCESS_KEYS); off by default",
+    )
     serve.add_argument("--log-level", default="info")
     return parser
 
@@ -42,6 +50,7 @@ def _serve(args: argparse.Namespace) -> int:
     from batchd.wiring import build_app
 
     try:
+        keys = _access_keys(args.access_keys_file)
         settings = Settings(
             host=args.host,
             port=args.port,
@@ -51,9 +60,13 @@ def _serve(args: argparse.Namespace) -> int:
             account_id=args.account_id,
             backend=args.backend,
             tick_seconds=args.tick_seconds,
+            access_keys=keys,
         )
     except InvalidParameter as err:
         print(f"batchd: {err.message}", file=sys.stderr)
+        return 2
+    except (OSError, ValueError) as err:
+        print(f"batchd: cannot read access keys: {err}", file=sys.stderr)
         return 2
     logging.basicConfig(
         level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
@@ -66,6 +79,14 @@ def _serve(args: argparse.Namespace) -> int:
         access_log=False,
     )
     return 0
+
+
+def _access_keys(path: Path | None) -> dict[str, str]:
+    from batchd.api.auth import load_keys
+
+    if path is not None:
+        return load_keys(path.read_text())
+    return load_keys(os.environ.get("BATCHD_ACCESS_KEYS", ""))
 
 
 def main(argv: Sequence[str] | None = None) -> int:

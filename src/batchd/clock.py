@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 import uuid
+from datetime import UTC, datetime
 from typing import Protocol
 
 __all__ = ["Clock", "Ids", "RandomIds", "SystemClock"]
@@ -11,6 +12,8 @@ __all__ = ["Clock", "Ids", "RandomIds", "SystemClock"]
 
 class Clock(Protocol):
     def now_ms(self) -> int: ...
+
+    def now_utc(self) -> datetime: ...
 
 
 class Ids(Protocol):
@@ -22,6 +25,9 @@ class Ids(Protocol):
 class SystemClock:
     def now_ms(self) -> int:
         return time.time_ns() // 1_000_000
+
+    def now_utc(self) -> datetime:
+        return datetime.now(UTC)
 
 
 class RandomIds:

@@ -33,6 +33,8 @@ class Settings:
     stop_grace_seconds: float = 120.0
     image_commands: dict[str, tuple[str, ...]] = field(default_factory=dict)
     max_submitted_per_queue: int = 1_000_000
+    # Access key id -> secret. Empty: requests are not authenticated (local use).
+    access_keys: dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if not re.fullmatch(r"\d{12}", self.account_id):
@@ -44,6 +46,12 @@ class Settings:
             raise InvalidParameter(f"--region {self.region!r} is not a region name like us-east-1")
         if self.backend not in ("local", "fake"):
             raise InvalidParameter(f"--backend must be local or fake, got {self.backend!r}")
+
+    @property
+    def listens_beyond_loopback(self) -> bool:
+        return self.host not in ("127.0.0.1", "localhost", "::1") and not self.host.startswith(
+            "127."
+        )
 
     @property
     def database_url(self) -> str:

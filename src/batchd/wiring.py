@@ -8,6 +8,7 @@ from collections.abc import Awaitable, Callable
 from starlette.applications import Starlette
 
 from batchd.api.app import create_app
+from batchd.api.auth import SigV4Verifier
 from batchd.backends.base import Backend
 from batchd.backends.fake import FakeBackend
 from batchd.clock import RandomIds, SystemClock
@@ -63,4 +64,14 @@ def build_app(settings: Settings) -> Starlette:
 
         return ctx, close
 
-    return create_app(factory)
+    verifier = None
+    if settings.access_keys:
+        verifier = SigV4Verifier(settings.access_keys, settings.region)
+        log.info("SigV4 authentication on: %d access key(s)", len(settings.access_keys))
+    elif settings.listens_beyond_loopback:
+        log.warning(
+            "listening on %s without authentication: anyone who can reach this port can submit "
+            "and terminate jobs; set BATCHD_ACCESS_KEYS or --access-keys-file",
+            settings.host,
+        )
+    return create_app(factory, verifier)

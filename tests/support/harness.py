@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+from datetime import UTC, datetime
 import json
 from collections.abc import Coroutine
 from pathlib import Path
@@ -36,6 +37,9 @@ class ManualClock:
 
     def now_ms(self) -> int:
         return self.now
+
+    def now_utc(self) -> datetime:
+        return datetime.fromtimestamp(self.now / 1000, UTC)
 
 
 class CountingIds:

@@ -27,12 +27,13 @@ from batchd.operations import (  # noqa: F401  (registers the handlers)
 )
 from batchd.operations.context import Context
 from batchd.operations.registry import HANDLERS
-from batchd.protocol.errors import wire_error
+from batchd.protocol.errors import WireError, wire_error
 from batchd.protocol.model import router, service_model
 from batchd.protocol.rules import BODY_LIMITS, DEFAULT_BODY_LIMIT
 from batchd.protocol.serialize import serialize
 from batchd.protocol.validate import validate
-from batchd.api.requests import parse_params, read_body
+from batchd.api.auth import AuthFailure, SigV4Verifier
+from batchd.api.requests import TooLarge, parse_params, read_body
 
 __all__ = ["create_app"]
 
@@ -59,9 +60,10 @@ def _json(
 
 
 class BatchApi:
-    def __init__(self, ctx: Context) -> None:
+    def __init__(self, ctx: Context, verifier: SigV4Verifier | None = None) -> None:
         self.ctx = ctx
         self.router = router()
+        self.verifier = verifier
 
     async def __call__(self, request: Request) -> Response:
         request_id = str(uuid.uuid4())
@@ -69,8 +71,17 @@ class BatchApi:
         service = "sagemaker" if target and request.url.path == "/" else "batch"
         media = _AMZ_JSON if service == "sagemaker" else "application/json"
         try:
-            handled = self._sagemaker(request, target or "") if target else self._handle(request)
-            return _json(200, await handled, request_id, media_type=media)
+            body = await read_body(request, _MAX_BODY)
+            if self.verifier is not None:
+                self._authenticate(request, body)
+            if target:
+                result = await self._sagemaker(request, target, body)
+            else:
+                result = await self._handle(request, body)
+            return _json(200, result, request_id, media_type=media)
+        except AuthFailure as failure:
+            wire = WireError(failure.status, failure.code, failure.message)
+            return _json(wire.status, wire.body(), request_id, wire.code, media)
         except BatchdError as err:
             wire = wire_error(err, service)
             return _json(wire.status, wire.body(), request_id, wire.code, media)
@@ -79,7 +90,19 @@ class BatchApi:
             wire = wire_error(ServerError(f"Internal error; request id {request_id}"), service)
             return _json(wire.status, wire.body(), request_id, wire.code, media)
 
-    async def _sagemaker(self, request: Request, target: str) -> bytes:
+    def _authenticate(self, request: Request, body: bytes) -> None:
+        assert self.verifier is not None
+        raw = request.scope.get("raw_path", b"").decode("latin-1") or request.url.path
+        self.verifier.verify(
+            request.method,
+            raw.split("?", 1)[0],
+            request.scope.get("query_string", b"").decode("latin-1"),
+            request.headers,
+            body,
+            self.ctx.clock.now_utc(),
+        )
+
+    async def _sagemaker(self, request: Request, target: str, body: bytes) -> bytes:
         """SageMaker's JSON 1.1 protocol: ``POST /`` with ``X-Amz-Target: SageMaker.<Op>``."""
         prefix, _, name = target.partition(".")
         model = service_model("sagemaker")
@@ -90,18 +113,16 @@ class BatchApi:
                 "ListTrainingJobs, StopTrainingJob and ListTags for the jobs it runs"
             )
         op = model.operation_model(name)
-        body = await read_body(request, DEFAULT_BODY_LIMIT)
         params = parse_params(op, {}, [], body or b"{}")
         validate(op.name, op.input_shape, params)
         result = await handler(self.ctx, params)
         return json.dumps(serialize(op.output_shape, result), separators=(",", ":")).encode()
 
-    async def _handle(self, request: Request) -> bytes:
+    async def _handle(self, request: Request, body: bytes) -> bytes:
         raw_path = request.scope.get("raw_path", b"").decode("latin-1") or request.url.path
         raw_path = raw_path.split("?", 1)[0]
         found = self.router.match(request.method, raw_path)
         if found is None:
-            body = await read_body(request, _MAX_BODY)
             if self.router.path_exists(raw_path):
                 raise InvalidParameter(f"Method {request.method} is not allowed on {raw_path}")
             raise InvalidParameter(
@@ -111,7 +132,8 @@ class BatchApi:
         op, labels = found
         handler = HANDLERS.get(op.name)
         limit = BODY_LIMITS.get(op.name, DEFAULT_BODY_LIMIT)
-        body = await read_body(request, limit)
+        if len(body) > limit:
+            raise TooLarge(f"Request body of {len(body)} bytes exceeds the limit of {limit} bytes")
         if handler is None:
             raise Unsupported(
                 f"{op.name} is not supported by batchd, which implements AWS Batch service jobs "
@@ -125,6 +147,7 @@ class BatchApi:
 
 def create_app(
     ctx_factory: Callable[[], Awaitable[tuple[Context, Callable[[], Awaitable[None]]]]],
+    verifier: SigV4Verifier | None = None,
 ) -> Starlette:
     """The app; ``ctx_factory`` opens the store and runtime and returns a closer for them."""
     holder: dict[str, Any] = {}
@@ -132,7 +155,7 @@ def create_app(
     @asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
         ctx, close = await ctx_factory()
-        holder["api"] = BatchApi(ctx)
+        holder["api"] = BatchApi(ctx, verifier)
         try:
             yield
         finally:
