@@ -24,10 +24,15 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8080)
     serve.add_argument(
-        "--data-dir", type=Path, default=None, help=f"state and job files (default {default_data_dir()})"
+        "--data-dir",
+        type=Path,
+        default=None,
+        help=f"state and job files (default {default_data_dir()})",
     )
     serve.add_argument(
-        "--db", default=None, help="database URL (default: SQLite in the data dir); postgresql://..."
+        "--db",
+        default=None,
+        help="database URL (default: SQLite in the data dir); postgresql://...",
     )
     serve.add_argument("--region", default="us-east-1")
     serve.add_argument("--account-id", default="123456789012")

@@ -23,7 +23,7 @@ import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import Any, Protocol
 from urllib.parse import unquote, urlsplit
 
@@ -39,10 +39,9 @@ __all__ = [
     "UnsafeKeyError",
     "check_key",
     "parse_uri",
-    "relative_key",
 ]
 
-_BUCKET = re.compile(r"^[a-z0-9][a-z0-9._-]{1,254}$")
+_BUCKET = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,254}$")
 
 
 class ObjectStoreError(Exception):
@@ -305,10 +304,3 @@ class ObjectStore:
     def upload(self, src: Path, uri: str | ObjectURI) -> None:
         buckets, parsed = self._resolve(uri)
         buckets.upload(src, parsed.bucket, check_key(parsed.key))
-
-
-def relative_key(key: str, base: str) -> PurePosixPath:
-    """``key`` below the prefix ``base``, checked safe (used to place objects on disk)."""
-    if not key.startswith(base):
-        raise UnsafeKeyError(f"object key {key!r} is not under {base!r}")
-    return PurePosixPath(check_key(key[len(base) :]))

@@ -23,7 +23,9 @@ __all__ = ["build_app", "open_runtime"]
 log = logging.getLogger("batchd")
 
 
-def _backends(settings: Settings, clock: SystemClock, wake: Callable[[], None]) -> dict[str, Backend]:
+def _backends(
+    settings: Settings, clock: SystemClock, wake: Callable[[], None]
+) -> dict[str, Backend]:
     backends: dict[str, Backend] = {"fake": FakeBackend(clock, wake)}
     try:
         from batchd.backends.local.backend import LocalBackend
@@ -55,7 +57,10 @@ def build_app(settings: Settings) -> Starlette:
         ctx, runtime, store = await open_runtime(settings)
         log.info(
             "batchd serving AWS Batch service jobs on http://%s:%d (db: %s, backend: %s)",
-            settings.host, settings.port, store.dialect, settings.backend,
+            settings.host,
+            settings.port,
+            store.dialect,
+            settings.backend,
         )
 
         async def close() -> None:

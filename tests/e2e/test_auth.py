@@ -29,8 +29,11 @@ def secured(db_url: str, tmp_path: Path) -> Iterator[RunningServer]:
 
 def client(server: RunningServer, key: str, secret: str, region: str = "us-east-1") -> Any:
     return boto3.client(
-        "batch", endpoint_url=server.url, region_name=region,
-        aws_access_key_id=key, aws_secret_access_key=secret,
+        "batch",
+        endpoint_url=server.url,
+        region_name=region,
+        aws_access_key_id=key,
+        aws_secret_access_key=secret,
     )
 
 
@@ -42,7 +45,9 @@ def signed(
     body: bytes = BODY,
 ) -> AWSRequest:
     request = AWSRequest(
-        method="POST", url=f"{server.url}/v1/describeservicejob", data=body,
+        method="POST",
+        url=f"{server.url}/v1/describeservicejob",
+        data=body,
         headers={"Content-Type": "application/json"},
     )
     auth = SigV4Auth(Credentials(key, secret), "batch", "us-east-1")
@@ -64,7 +69,8 @@ def signed(
 
 def send(request: AWSRequest, body: bytes | None = None) -> httpx.Response:
     return httpx.post(
-        request.url, content=body if body is not None else request.body,
+        request.url,
+        content=body if body is not None else request.body,
         headers=dict(request.headers.items()),
     )
 
@@ -72,7 +78,8 @@ def send(request: AWSRequest, body: bytes | None = None) -> httpx.Response:
 def test_correctly_signed_boto3_calls_work(secured: RunningServer) -> None:
     batch = client(secured, "AKIDGOOD", "good-secret")
     batch.create_service_environment(
-        serviceEnvironmentName="env", serviceEnvironmentType="SAGEMAKER_TRAINING",
+        serviceEnvironmentName="env",
+        serviceEnvironmentType="SAGEMAKER_TRAINING",
         capacityLimits=[{"maxCapacity": 1, "capacityUnit": "NUM_INSTANCES"}],
     )
     arn = batch.describe_service_environments()["serviceEnvironments"][0]["serviceEnvironmentArn"]
@@ -136,7 +143,9 @@ def test_tampered_requests_are_refused(secured: RunningServer, tamper: str) -> N
         request.headers["Authorization"] = "AWS4-HMAC-SHA256 Credential=AKIDGOOD"
     elif tamper == "signed-headers":
         auth = request.headers["Authorization"]
-        request.headers["Authorization"] = auth.replace("SignedHeaders=", "SignedHeaders=x-amz-date;")
+        request.headers["Authorization"] = auth.replace(
+            "SignedHeaders=", "SignedHeaders=x-amz-date;"
+        )
     elif tamper == "date":
         request.headers["X-Amz-Date"] = "20200101T000000Z"
     answer = send(request, body)

@@ -18,8 +18,14 @@ from tests.support.server import payload
 CLIENTS = 4
 
 
-def storm(server: ServerProcess, stop: threading.Event, acked: dict[str, tuple[str, str]],
-          unknown: list[tuple[str, str]], lock: threading.Lock, worker: int) -> None:
+def storm(
+    server: ServerProcess,
+    stop: threading.Event,
+    acked: dict[str, tuple[str, str]],
+    unknown: list[tuple[str, str]],
+    lock: threading.Lock,
+    worker: int,
+) -> None:
     batch = server.client()
     n = 0
     while not stop.is_set():
@@ -28,8 +34,11 @@ def storm(server: ServerProcess, stop: threading.Event, acked: dict[str, tuple[s
         body = payload(name=name, environment={"BATCHD_FAKE_DURATION_SECONDS": "600"})
         try:
             out = batch.submit_service_job(
-                jobName=name, jobQueue="q", serviceJobType="SAGEMAKER_TRAINING",
-                serviceRequestPayload=body, clientToken=token,
+                jobName=name,
+                jobQueue="q",
+                serviceJobType="SAGEMAKER_TRAINING",
+                serviceRequestPayload=body,
+                clientToken=token,
             )
         except (BotoCoreError, ClientError):
             with lock:
@@ -40,18 +49,23 @@ def storm(server: ServerProcess, stop: threading.Event, acked: dict[str, tuple[s
 
 
 @pytest.mark.parametrize("seed", [1, 2])
-def test_acknowledged_jobs_survive_sigkill_exactly_once(db_url: str, tmp_path: Path, seed: int) -> None:
+def test_acknowledged_jobs_survive_sigkill_exactly_once(
+    db_url: str, tmp_path: Path, seed: int
+) -> None:
     rng = random.Random(seed)
     server = ServerProcess(tmp_path / "data", db_url)
     server.start()
     try:
         batch = server.client()
         batch.create_service_environment(
-            serviceEnvironmentName="env", serviceEnvironmentType="SAGEMAKER_TRAINING",
+            serviceEnvironmentName="env",
+            serviceEnvironmentType="SAGEMAKER_TRAINING",
             capacityLimits=[{"maxCapacity": 3, "capacityUnit": "NUM_INSTANCES"}],
         )
         batch.create_job_queue(
-            jobQueueName="q", jobQueueType="SAGEMAKER_TRAINING", priority=1,
+            jobQueueName="q",
+            jobQueueType="SAGEMAKER_TRAINING",
+            priority=1,
             serviceEnvironmentOrder=[{"order": 1, "serviceEnvironment": "env"}],
         )
         acked: dict[str, tuple[str, str]] = {}
@@ -72,7 +86,7 @@ def test_acknowledged_jobs_survive_sigkill_exactly_once(db_url: str, tmp_path: P
 
         server.start()
         batch = server.client(retries=3)
-        for token, (job_id, name) in acked.items():
+        for job_id, name in acked.values():
             job = batch.describe_service_job(jobId=job_id)
             assert job["jobName"] == name
             assert json.loads(job["serviceRequestPayload"])["TrainingJobName"] == name
@@ -80,19 +94,28 @@ def test_acknowledged_jobs_survive_sigkill_exactly_once(db_url: str, tmp_path: P
         for token, name in unknown:
             body = payload(name=name, environment={"BATCHD_FAKE_DURATION_SECONDS": "600"})
             first = batch.submit_service_job(
-                jobName=name, jobQueue="q", serviceJobType="SAGEMAKER_TRAINING",
-                serviceRequestPayload=body, clientToken=token,
+                jobName=name,
+                jobQueue="q",
+                serviceJobType="SAGEMAKER_TRAINING",
+                serviceRequestPayload=body,
+                clientToken=token,
             )
             again = batch.submit_service_job(
-                jobName=name, jobQueue="q", serviceJobType="SAGEMAKER_TRAINING",
-                serviceRequestPayload=body, clientToken=token,
+                jobName=name,
+                jobQueue="q",
+                serviceJobType="SAGEMAKER_TRAINING",
+                serviceRequestPayload=body,
+                clientToken=token,
             )
             assert first["jobId"] == again["jobId"]
         for token, (job_id, name) in list(acked.items())[:20]:
             body = payload(name=name, environment={"BATCHD_FAKE_DURATION_SECONDS": "600"})
             replay = batch.submit_service_job(
-                jobName=name, jobQueue="q", serviceJobType="SAGEMAKER_TRAINING",
-                serviceRequestPayload=body, clientToken=token,
+                jobName=name,
+                jobQueue="q",
+                serviceJobType="SAGEMAKER_TRAINING",
+                serviceRequestPayload=body,
+                clientToken=token,
             )
             assert replay["jobId"] == job_id
         names: dict[str, int] = {}
@@ -106,4 +129,3 @@ def test_acknowledged_jobs_survive_sigkill_exactly_once(db_url: str, tmp_path: P
         record.write_text(json.dumps({"acknowledged": len(acked), "unanswered": len(unknown)}))
     finally:
         server.stop()
-

@@ -69,7 +69,10 @@ def test_retry_that_matches_and_one_that_exits(batch: Any) -> None:
         batch,
         queue,
         env=failing,
-        retryStrategy={"attempts": 3, "evaluateOnExit": [{"action": "EXIT", "onStatusReason": "*"}]},
+        retryStrategy={
+            "attempts": 3,
+            "evaluateOnExit": [{"action": "EXIT", "onStatusReason": "*"}],
+        },
     )
     assert len(wait_for(lambda: finished(batch, retried), timeout=30)["attempts"]) == 3
     assert len(wait_for(lambda: finished(batch, exited), timeout=30)["attempts"]) == 1
@@ -95,7 +98,9 @@ def test_terminate_in_each_state_over_http(batch: Any, state: str) -> None:
         wait_for(lambda: batch.describe_service_job(jobId=blocker)["status"] in ACTIVE)
     job_id = submit(batch, queue, seconds=60)
     wait_for(lambda: batch.describe_service_job(jobId=job_id)["status"] in (state, "RUNNING"))
-    batch.terminate_service_job(jobId=batch.describe_service_job(jobId=job_id)["jobArn"], reason="stop it")
+    batch.terminate_service_job(
+        jobId=batch.describe_service_job(jobId=job_id)["jobArn"], reason="stop it"
+    )
     job = wait_for(lambda: finished(batch, job_id), timeout=30)
     assert (job["status"], job["statusReason"], job["isTerminated"]) == ("FAILED", "stop it", True)
     if blocker:
@@ -125,9 +130,14 @@ def test_two_teams_share_by_weight_over_http(batch: Any) -> None:
         schedulingPolicyArn=arn,
         serviceEnvironmentOrder=[{"order": 1, "serviceEnvironment": "fs-env"}],
     )
-    ids = {t: [submit(batch, "fs", seconds=0.3, shareIdentifier=t) for _ in range(12)] for t in "ab"}
+    ids = {
+        t: [submit(batch, "fs", seconds=0.3, shareIdentifier=t) for _ in range(12)] for t in "ab"
+    }
     wait_for(lambda: all(finished(batch, j) for js in ids.values() for j in js), timeout=60)
-    start = {t: sorted(batch.describe_service_job(jobId=j)["scheduledAt"] for j in js) for t, js in ids.items()}
+    start = {
+        t: sorted(batch.describe_service_job(jobId=j)["scheduledAt"] for j in js)
+        for t, js in ids.items()
+    }
     # Over the first 8 dispatches, the lighter-weighted team a got the larger part
     first = sorted((at, t) for t, ats in start.items() for at in ats)[:8]
     assert sum(t == "a" for _, t in first) >= 5, first
@@ -137,7 +147,9 @@ def test_snapshot_lists_front_of_queue_in_order(batch: Any) -> None:
     queue = fifo_queue(batch, max_capacity=1)
     submit(batch, queue, seconds=60, name="running")
     waiting = [submit(batch, queue, name=f"w{i}") for i in range(3)]
-    wait_for(lambda: all(batch.describe_service_job(jobId=j)["status"] == "RUNNABLE" for j in waiting))
+    wait_for(
+        lambda: all(batch.describe_service_job(jobId=j)["status"] == "RUNNABLE" for j in waiting)
+    )
     snap = batch.get_job_queue_snapshot(jobQueue=queue)
     order = [j["jobArn"].rsplit("/", 1)[1] for j in snap["frontOfQueue"]["jobs"]]
     assert order == waiting

@@ -12,6 +12,7 @@ from __future__ import annotations
 import random
 from collections import Counter
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -32,8 +33,12 @@ def build(h: Harness, rng: random.Random) -> tuple[dict[str, int], list[str]]:
     queues = []
     for i in range(rng.randint(1, 3)):
         name = f"q{i}"
-        h.queue(name, rng.choice(list(limits)), priority=rng.randint(0, 5),
-                jobStateTimeLimitActions=[MISCONFIG_LIMIT])
+        h.queue(
+            name,
+            rng.choice(list(limits)),
+            priority=rng.randint(0, 5),
+            jobStateTimeLimitActions=[MISCONFIG_LIMIT],
+        )
         queues.append(name)
     return limits, queues
 
@@ -42,7 +47,7 @@ def submit_some(h: Harness, rng: random.Random, queues: list[str], count: int) -
     jobs = []
     for i in range(count):
         failing = rng.random() < 0.3
-        extra = {}
+        extra: dict[str, Any] = {}
         if rng.random() < 0.5:
             extra["retryStrategy"] = {"attempts": rng.randint(1, 3)}
         jobs.append(

@@ -32,7 +32,9 @@ def test_job_walks_every_status_to_succeeded_with_its_timestamps(h: Harness, fif
     arn = job["latestAttempt"]["serviceResourceId"]
     assert arn["name"] == "TrainingJobArn"
     assert arn["value"] == attempt["serviceResourceId"]["value"]
-    assert arn["value"].startswith("arn:aws:sagemaker:us-east-1:123456789012:training-job/AWSBatchwalk")
+    assert arn["value"].startswith(
+        "arn:aws:sagemaker:us-east-1:123456789012:training-job/AWSBatchwalk"
+    )
     assert len(arn["value"].rsplit("/", 1)[1]) == len("AWSBatchwalk") + 32
 
 

@@ -52,7 +52,7 @@ def run_to_end(h: Harness, job_id: str, max_ticks: int = 60) -> dict[str, Any]:
 def test_failed_attempts_follow_the_retry_strategy(
     h: Harness, fifo: str, strategy: dict[str, Any] | None, attempts: int
 ) -> None:
-    extra = {"retryStrategy": strategy} if strategy else {}
+    extra: dict[str, Any] = {"retryStrategy": strategy} if strategy else {}
     job_id = h.submit(fifo, seconds=1, outcome="Failed", failure=ALGO, **extra)
     job = run_to_end(h, job_id)
     assert job["status"] == "FAILED"
@@ -140,4 +140,6 @@ def test_attempt_timeout_stops_the_job_without_retry(h: Harness, fifo: str) -> N
     assert job["isTerminated"] is True
     assert job["statusReason"] == "Job attempt duration exceeded timeout"
     assert len(job["attempts"]) == 1
-    assert job["attempts"][0]["statusReason"] == "Received status from SageMaker: Training job stopped"
+    assert (
+        job["attempts"][0]["statusReason"] == "Received status from SageMaker: Training job stopped"
+    )

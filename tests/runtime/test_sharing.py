@@ -30,8 +30,8 @@ def test_two_teams_with_weights_one_to_three_share_capacity_three_to_one(h: Harn
     fairshare_queue(h, {"teamA": 1.0, "teamB": 3.0})
     jobs: dict[str, list[str]] = {"teamA": [], "teamB": []}
     for i in range(60):
-        for team in jobs:
-            jobs[team].append(h.submit("q", name=f"{team}{i}", seconds=20, shareIdentifier=team))
+        for team, ids in jobs.items():
+            ids.append(h.submit("q", name=f"{team}{i}", seconds=20, shareIdentifier=team))
     # When the scheduler runs for a while, sampling who holds the capacity
     held = {"teamA": 0, "teamB": 0}
     for step in range(150):
@@ -39,9 +39,7 @@ def test_two_teams_with_weights_one_to_three_share_capacity_three_to_one(h: Harn
         if step % 3:
             continue
         for team, ids in jobs.items():
-            held[team] += sum(
-                1 for j in ids if h.status(j) in ("SCHEDULED", "STARTING", "RUNNING")
-            )
+            held[team] += sum(1 for j in ids if h.status(j) in ("SCHEDULED", "STARTING", "RUNNING"))
     # Then team A held about three times team B's capacity over time
     ratio = held["teamA"] / held["teamB"]
     assert 2.4 <= ratio <= 3.6, held

@@ -74,8 +74,6 @@ def test_deleting_a_queue_terminates_its_jobs(h: Harness, fifo: str) -> None:
     running = h.submit(fifo, seconds=100)
     h.tick(times=3)
     h.call("UpdateJobQueue", jobQueue=fifo, state="DISABLED")
-    queued = h.submit_after_disable = None  # the disabled queue takes no new jobs
-    del queued
     h.call("DeleteJobQueue", jobQueue=fifo)
     h.tick(times=2)
     job = h.job(running)

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-from datetime import UTC, datetime
 import json
-from collections.abc import Coroutine
+from collections.abc import Awaitable
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -67,7 +67,7 @@ class Harness:
         self.run(self.runtime.start(loop=False))
         self.ctx = Context(self.store, self.arns, self.clock, self.runtime.ids, self.runtime)
 
-    def run(self, coro: Coroutine[Any, Any, T]) -> T:
+    def run(self, coro: Awaitable[T]) -> T:
         return self.loop.run_until_complete(coro)
 
     def close(self) -> None:
@@ -78,7 +78,7 @@ class Harness:
     def call(self, operation: str, **params: Any) -> Any:
         op = batch_model().operation_model(operation)
         validate(operation, op.input_shape, params)
-        result = self.run(HANDLERS[operation](self.ctx, params))
+        result: Any = self.run(HANDLERS[operation](self.ctx, params))
         return serialize(op.output_shape, result)
 
     def tick(self, seconds: float = 0.0, times: int = 1) -> None:

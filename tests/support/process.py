@@ -37,12 +37,28 @@ class ServerProcess:
 
     def start(self, timeout: float = 30) -> None:
         cmd = [
-            sys.executable, "-m", "batchd.cli", "serve", "--port", str(self.port),
-            "--data-dir", str(self.data_dir), "--db", self.db_url, "--backend", self.backend,
-            "--tick-seconds", "0.1", "--log-level", "warning", *self.extra,
+            sys.executable,
+            "-m",
+            "batchd.cli",
+            "serve",
+            "--port",
+            str(self.port),
+            "--data-dir",
+            str(self.data_dir),
+            "--db",
+            self.db_url,
+            "--backend",
+            self.backend,
+            "--tick-seconds",
+            "0.1",
+            "--log-level",
+            "warning",
+            *self.extra,
         ]
         with self.log.open("ab") as log:
-            self.proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+            self.proc = subprocess.Popen(
+                cmd, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+            )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
@@ -72,8 +88,14 @@ class ServerProcess:
         from botocore.config import Config
 
         return boto3.client(
-            "batch", endpoint_url=self.url, region_name="us-east-1",
-            aws_access_key_id="testing", aws_secret_access_key="testing",
-            config=Config(retries={"max_attempts": retries + 1, "mode": "standard"},
-                          connect_timeout=2, read_timeout=10),
+            "batch",
+            endpoint_url=self.url,
+            region_name="us-east-1",
+            aws_access_key_id="testing",
+            aws_secret_access_key="testing",
+            config=Config(
+                retries={"max_attempts": retries + 1, "mode": "standard"},
+                connect_timeout=2,
+                read_timeout=10,
+            ),
         )

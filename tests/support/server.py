@@ -98,8 +98,15 @@ def payload(
     body: dict[str, Any] = {
         "TrainingJobName": name,
         "RoleArn": "arn:aws:iam::123456789012:role/SageMakerRole",
-        "AlgorithmSpecification": {"TrainingImage": "local/train:latest", "TrainingInputMode": "File"},
-        "ResourceConfig": {"InstanceType": instance_type, "InstanceCount": instances, "VolumeSizeInGB": 1},
+        "AlgorithmSpecification": {
+            "TrainingImage": "local/train:latest",
+            "TrainingInputMode": "File",
+        },
+        "ResourceConfig": {
+            "InstanceType": instance_type,
+            "InstanceCount": instances,
+            "VolumeSizeInGB": 1,
+        },
         "OutputDataConfig": {"S3OutputPath": "s3://bucket/output"},
         "StoppingCondition": {"MaxRuntimeInSeconds": 3600},
     }

@@ -14,6 +14,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from batchd.api.auth import AuthFailure, SigV4Verifier
+from batchd.api.requests import TooLarge, parse_params, read_body
 from batchd.errors import BatchdError, InvalidParameter, ServerError, Unsupported
 from batchd.operations import (  # noqa: F401  (registers the handlers)
     environments,
@@ -32,8 +34,6 @@ from batchd.protocol.model import router, service_model
 from batchd.protocol.rules import BODY_LIMITS, DEFAULT_BODY_LIMIT
 from batchd.protocol.serialize import serialize
 from batchd.protocol.validate import validate
-from batchd.api.auth import AuthFailure, SigV4Verifier
-from batchd.api.requests import TooLarge, parse_params, read_body
 
 __all__ = ["create_app"]
 

@@ -64,7 +64,9 @@ class SigV4Verifier:
         """The verified access key id; raises AuthFailure otherwise."""
         header = headers.get("authorization")
         if not header:
-            raise AuthFailure(403, "MissingAuthenticationTokenException", "Missing Authentication Token")
+            raise AuthFailure(
+                403, "MissingAuthenticationTokenException", "Missing Authentication Token"
+            )
         match = _AUTH.match(header.strip())
         if match is None:
             raise AuthFailure(
@@ -77,7 +79,9 @@ class SigV4Verifier:
         secret = self._keys.get(key_id)
         if secret is None:
             raise AuthFailure(
-                403, "UnrecognizedClientException", "The security token included in the request is invalid."
+                403,
+                "UnrecognizedClientException",
+                "The security token included in the request is invalid.",
             )
         stamp = self._timestamp(headers, day, now)
         if region != self._region:
@@ -89,7 +93,9 @@ class SigV4Verifier:
             )
         signed = match["headers"].split(";")
         if "host" not in signed:
-            raise AuthFailure(400, "IncompleteSignatureException", "SignedHeaders must include host")
+            raise AuthFailure(
+                400, "IncompleteSignatureException", "SignedHeaders must include host"
+            )
         if signed != sorted(set(signed)) or any(h != h.lower() for h in signed):
             # The list is signed as given; only its canonical form can have been signed.
             raise AuthFailure(
@@ -98,8 +104,15 @@ class SigV4Verifier:
                 "SignedHeaders must be lowercase, sorted and without repeats",
             )
         expected = self._signature(
-            method, raw_path, raw_query, headers, signed, body, stamp,
-            Credentials(key_id, secret), service,
+            method,
+            raw_path,
+            raw_query,
+            headers,
+            signed,
+            body,
+            stamp,
+            Credentials(key_id, secret),
+            service,
         )
         if not hmac.compare_digest(expected, match["signature"]):
             raise AuthFailure(

@@ -59,7 +59,7 @@ def parse_params(
 def _json_object(body: bytes) -> dict[str, Any]:
     try:
         data = json.loads(body.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError) as err:
+    except (UnicodeDecodeError, ValueError, RecursionError) as err:  # RecursionError: too deep
         raise InvalidParameter(f"The request body is not valid JSON: {err}") from err
     if not isinstance(data, dict):
         raise InvalidParameter("The request body must be a JSON object")

@@ -93,7 +93,9 @@ class FakeBackend:
             failure_reason=(
                 job.failure_reason
                 if job.phase is TrainingPhase.FAILED
-                else "Training job stopped" if stopped else None
+                else "Training job stopped"
+                if stopped
+                else None
             ),
             at_ms=now,
             stopped_by_request=stopped,

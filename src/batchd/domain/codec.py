@@ -55,7 +55,7 @@ def _hints(cls: type) -> dict[str, Any]:
 
 def from_wire(cls: type[T], data: Mapping[str, Any]) -> T:
     """Build ``cls`` from a camelCase mapping; unknown keys are ignored."""
-    hints = _hints(cls)
+    hints = _hints(cls)  # type: ignore[arg-type]  # classes are hashable
     kwargs: dict[str, Any] = {}
     for field in dataclasses.fields(cls):  # type: ignore[arg-type]
         key = camel(field.name)

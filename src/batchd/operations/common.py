@@ -28,7 +28,9 @@ def check_tags(tags: Mapping[str, str] | None) -> dict[str, str]:
         return {}
     for key in tags:
         if key.lower().startswith("aws:"):
-            raise InvalidParameter(f"Tag key {key} is invalid: keys beginning with aws: are reserved")
+            raise InvalidParameter(
+                f"Tag key {key} is invalid: keys beginning with aws: are reserved"
+            )
     return dict(tags)
 
 
@@ -83,7 +85,7 @@ async def page_of(
     after = None
     if params.get("nextToken"):
         after = decode_token(scope, params["nextToken"], (int,))[0]
-    rows = await ctx.store.list(cls, prefix=prefix, after=after, limit=limit + 1)
+    rows = await ctx.store.resources(cls, prefix=prefix, after=after, limit=limit + 1)
     token = encode_token(scope, [rows[limit - 1][0]]) if len(rows) > limit else None
     return [obj for _, obj in rows[:limit]], token
 

@@ -89,7 +89,7 @@ async def update(ctx: Context, params: Params) -> Any:
 async def _attached_queues(ctx: Context, env: ServiceEnvironment) -> list[JobQueue]:
     return [
         queue
-        for _, queue in await ctx.store.list(JobQueue)
+        for _, queue in await ctx.store.resources(JobQueue)
         if any(
             o.service_environment == env.service_environment_arn
             for o in queue.service_environment_order

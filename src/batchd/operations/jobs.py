@@ -82,7 +82,9 @@ async def _check_queue_routing(ctx: Context, queue: JobQueue, params: Params) ->
     if quota:
         found = await ctx.store.get(QuotaShare, quota_share_key(qname, quota))
         if found is None:
-            raise NotFound(f"quotaShareName: quota share {quota} does not exist in job queue {qname}")
+            raise NotFound(
+                f"quotaShareName: quota share {quota} does not exist in job queue {qname}"
+            )
         if found.state != "ENABLED":
             raise Conflict(f"Quota share {quota} is DISABLED and accepts no new jobs")
     if share:
@@ -164,8 +166,13 @@ async def describe(ctx: Context, params: Params) -> Any:
     return await find_job(ctx, params["jobId"])
 
 
-_FILTERS = ("JOB_NAME", "BEFORE_CREATED_AT", "AFTER_CREATED_AT", "SHARE_IDENTIFIER",
-            "QUOTA_SHARE_NAME")
+_FILTERS = (
+    "JOB_NAME",
+    "BEFORE_CREATED_AT",
+    "AFTER_CREATED_AT",
+    "SHARE_IDENTIFIER",
+    "QUOTA_SHARE_NAME",
+)
 
 
 def _filter(params: Params) -> tuple[str, str] | None:
@@ -218,8 +225,10 @@ async def list_jobs(ctx: Context, params: Params) -> Any:
     queue = await find_queue(ctx, params["jobQueue"])
     limit = params.get("maxResults") or 100
     query = _query(queue.job_queue_name, params, limit + 1)
-    scope = "ListServiceJobs/" + hashlib.sha256(repr(_query(queue.job_queue_name, params, 0))
-                                                .encode()).hexdigest()[:16]
+    scope = (
+        "ListServiceJobs/"
+        + hashlib.sha256(repr(_query(queue.job_queue_name, params, 0)).encode()).hexdigest()[:16]
+    )
     if params.get("nextToken"):
         created_at, job_id = decode_token(scope, params["nextToken"], (int, str))
         query = dataclasses.replace(query, after=(created_at, job_id))

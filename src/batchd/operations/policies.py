@@ -42,9 +42,7 @@ def _overlap(a: str, b: str) -> bool:
 def _policies(params: Params) -> tuple[FairsharePolicy | None, QuotaSharePolicy | None]:
     fair, quota = params.get("fairsharePolicy"), params.get("quotaSharePolicy")
     if fair is not None and quota is not None:
-        raise InvalidParameter(
-            "Specify either fairsharePolicy or quotaSharePolicy, not both"
-        )
+        raise InvalidParameter("Specify either fairsharePolicy or quotaSharePolicy, not both")
     return (
         _fairshare(fair) if fair is not None else None,
         from_wire(QuotaSharePolicy, quota) if quota is not None else None,
@@ -110,8 +108,11 @@ async def list_policies(ctx: Context, params: Params) -> Any:
 @operation("DeleteSchedulingPolicy")
 async def delete(ctx: Context, params: Params) -> Any:
     policy = await find_policy(ctx, params["arn"])
-    users = [q.job_queue_name for _, q in await ctx.store.list(JobQueue)
-             if q.scheduling_policy_arn == policy.arn]
+    users = [
+        q.job_queue_name
+        for _, q in await ctx.store.resources(JobQueue)
+        if q.scheduling_policy_arn == policy.arn
+    ]
     if users:
         raise Conflict(
             f"Scheduling policy {policy.name} is used by job queue(s) {', '.join(users)}"

@@ -90,7 +90,7 @@ async def _check_pairing(
                 "with a quota share scheduling policy"
             )
         if env.quota_managed:
-            for _, other in await ctx.store.list(JobQueue):
+            for _, other in await ctx.store.resources(JobQueue):
                 if other.job_queue_name != queue_name and any(
                     o.service_environment == env.service_environment_arn
                     for o in other.service_environment_order
@@ -205,7 +205,7 @@ async def delete(ctx: Context, params: Params) -> Any:
     name = queue.job_queue_name
     if queue.state != "DISABLED":
         raise Conflict(f"Job queue {name} must be DISABLED before it can be deleted")
-    for _, share in await ctx.store.list(QuotaShare, prefix=f"{name}/"):
+    for _, share in await ctx.store.resources(QuotaShare, prefix=f"{name}/"):
         await ctx.store.delete(QuotaShare, f"{name}/{share.quota_share_name}")
     await ctx.store.delete(JobQueue, name)
     await ctx.control.terminate_queued("Job queue deleted", name)

@@ -47,7 +47,9 @@ async def _quota_environment(ctx: Context, queue: JobQueue) -> ServiceEnvironmen
     return env
 
 
-def _limits(raw: list[dict[str, Any]], env: ServiceEnvironment) -> tuple[QuotaShareCapacityLimit, ...]:
+def _limits(
+    raw: list[dict[str, Any]], env: ServiceEnvironment
+) -> tuple[QuotaShareCapacityLimit, ...]:
     limits = tuple(from_wire(QuotaShareCapacityLimit, item) for item in raw)
     env_units = {c.capacity_unit for c in env.capacity_limits}
     seen: set[str] = set()
@@ -121,9 +123,7 @@ async def update(ctx: Context, params: Params) -> Any:
         env = await _quota_environment(ctx, queue)
         changes["capacity_limits"] = _limits(params["capacityLimits"], env)
     if params.get("resourceSharingConfiguration") is not None:
-        changes["resource_sharing_configuration"] = _sharing(
-            params["resourceSharingConfiguration"]
-        )
+        changes["resource_sharing_configuration"] = _sharing(params["resourceSharingConfiguration"])
     if params.get("preemptionConfiguration") is not None:
         changes["preemption_configuration"] = from_wire(
             QuotaSharePreemptionConfiguration, params["preemptionConfiguration"]
@@ -145,9 +145,7 @@ async def describe(ctx: Context, params: Params) -> Any:
 async def list_shares(ctx: Context, params: Params) -> Any:
     queue = await find_queue(ctx, params["jobQueue"])
     scope = f"ListQuotaShares/{queue.job_queue_name}"
-    shares, token = await page_of(
-        ctx, QuotaShare, params, scope, prefix=f"{queue.job_queue_name}/"
-    )
+    shares, token = await page_of(ctx, QuotaShare, params, scope, prefix=f"{queue.job_queue_name}/")
     return {"quotaShares": shares, "nextToken": token}
 
 

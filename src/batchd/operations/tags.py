@@ -45,7 +45,9 @@ async def _resource(ctx: Context, arn: str) -> tuple[type[Any], str, Tagged] | N
     raise NotFound(f"resourceArn {arn} is not the ARN of a batchd resource in this account")
 
 
-def _merged(old: dict[str, str], add: dict[str, str] | None, drop: list[str] | None) -> dict[str, str]:
+def _merged(
+    old: dict[str, str], add: dict[str, str] | None, drop: list[str] | None
+) -> dict[str, str]:
     tags = {**old, **check_tags(add)}
     for key in drop or []:
         tags.pop(key, None)

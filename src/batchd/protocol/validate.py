@@ -120,7 +120,9 @@ def _apply_rule(op: str, path: str, value: Any, errors: list[str]) -> None:
     if isinstance(value, int | float) and not isinstance(value, bool):
         if rule.minimum is not None and value < rule.minimum:
             errors.append(
-                _fail(path, value, f"Member must have value greater than or equal to {rule.minimum:g}")
+                _fail(
+                    path, value, f"Member must have value greater than or equal to {rule.minimum:g}"
+                )
             )
         if rule.maximum is not None and value > rule.maximum:
             errors.append(
@@ -128,18 +130,14 @@ def _apply_rule(op: str, path: str, value: Any, errors: list[str]) -> None:
             )
     if isinstance(value, list | dict):
         if rule.min_items is not None and len(value) < rule.min_items:
-            errors.append(
-                _fail(path, value, f"Member must have at least {rule.min_items} item(s)")
-            )
+            errors.append(_fail(path, value, f"Member must have at least {rule.min_items} item(s)"))
         if rule.max_items is not None and len(value) > rule.max_items:
             errors.append(_fail(path, value, f"Member must have at most {rule.max_items} item(s)"))
     if isinstance(value, str):
         if rule.pattern is not None and not rule.pattern.match(value):
             errors.append(_fail(path, value, f"Member must be {rule.hint}"))
         if rule.max_bytes is not None and len(value.encode("utf-8")) > rule.max_bytes:
-            errors.append(
-                _fail(path, "", f"Member must be at most {rule.max_bytes} bytes long")
-            )
+            errors.append(_fail(path, "", f"Member must be at most {rule.max_bytes} bytes long"))
 
 
 def _is_int(v: Any) -> bool:

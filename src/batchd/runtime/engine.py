@@ -29,8 +29,8 @@ from batchd.domain.jobs import (
 )
 from batchd.domain.resources import JobQueue
 from batchd.domain.status import JobStatus
-from batchd.errors import NotFound
 from batchd.domain.training import TrainingJob
+from batchd.errors import NotFound
 from batchd.runtime import outcomes, training
 from batchd.runtime.planning import Action, Decision, Planning
 from batchd.storage.store import Store
@@ -234,7 +234,9 @@ class Runtime:
             return new, Action("start", job.job_id)
         if kind == "block" and job.status is JobStatus.RUNNABLE:
             since = job.blocked_since if job.blocked_code == decision.code else now
-            return dataclasses.replace(job, status_reason=decision.reason, blocked_since=since), None
+            return dataclasses.replace(
+                job, status_reason=decision.reason, blocked_since=since
+            ), None
         if kind == "unblock" and job.status is JobStatus.RUNNABLE:
             return dataclasses.replace(job, status_reason=None, blocked_since=None), None
         if kind == "time-limit" and job.status is JobStatus.RUNNABLE:
@@ -334,7 +336,9 @@ class Runtime:
                 self._change(job, outcomes.terminated_queued(job, reason, now), now)
                 await self._commit()
             elif job.current.stop_kind != "terminate":
-                current = dataclasses.replace(job.current, stop_kind="terminate", stop_reason=reason)
+                current = dataclasses.replace(
+                    job.current, stop_kind="terminate", stop_reason=reason
+                )
                 self._change(job, dataclasses.replace(job, current=current), now)
                 record = self._training.get(current.training_job_name)
                 if record is not None:

@@ -34,7 +34,9 @@ COMPLETED = SAGEMAKER + "Training job completed"
 STOPPED = SAGEMAKER + "Training job stopped"
 TIMEOUT = "Job attempt duration exceeded timeout"
 PREEMPTED = "Cross-share preemption triggered to reclaim borrowed capacity"
-CAPACITY = "CAPACITY:INSUFFICIENT_INSTANCE_CAPACITY - Unable to provision requested compute resources"
+CAPACITY = (
+    "CAPACITY:INSUFFICIENT_INSTANCE_CAPACITY - Unable to provision requested compute resources"
+)
 _RECENT_PREEMPTIONS = 5
 
 _PHASE_STATUS = {
@@ -127,9 +129,7 @@ def _failed_attempt(job: ServiceJob, reason: str, now: int) -> ServiceJob:
     """A counted attempt failed: retry per the strategy, or fail the job."""
     attempts = (*job.attempts, _attempt(job, reason, now))
     if should_retry(job.retry_strategy, len(attempts), reason):
-        return dataclasses.replace(
-            _requeued(job, status_reason=None), attempts=attempts
-        )
+        return dataclasses.replace(_requeued(job, status_reason=None), attempts=attempts)
     return dataclasses.replace(
         job,
         status=job.status.checked(JobStatus.FAILED),

@@ -114,15 +114,15 @@ class Planning:
     # -- configuration ---------------------------------------------------------------------
 
     async def reload(self) -> None:
-        envs = [env for _, env in await self.store.list(ServiceEnvironment)]
-        policies = {p.arn: p for _, p in await self.store.list(SchedulingPolicy)}
+        envs = [env for _, env in await self.store.resources(ServiceEnvironment)]
+        policies = {p.arn: p for _, p in await self.store.resources(SchedulingPolicy)}
         shares: dict[str, list[sm.QuotaShare]] = {}
-        for order, share in await self.store.list(QuotaShare):
+        for order, share in await self.store.resources(QuotaShare):
             queue = share.job_queue_arn.rsplit("/", 1)[-1]
             shares.setdefault(queue, []).append(_quota_share(share, order))
         queues = [
             self._queue(q, policies, shares.get(q.job_queue_name, []))
-            for _, q in await self.store.list(JobQueue)
+            for _, q in await self.store.resources(JobQueue)
         ]
         self.state = sm.SchedulingState.of(
             (
@@ -136,8 +136,7 @@ class Planning:
             queues,
         )
         self._backends = {
-            e.service_environment_name: e.tags.get(BACKEND_TAG, self.default_backend)
-            for e in envs
+            e.service_environment_name: e.tags.get(BACKEND_TAG, self.default_backend) for e in envs
         }
 
     def _queue(
@@ -187,7 +186,9 @@ class Planning:
         self.replace(job)
         if job.dispatched and job.current is not None and job.share_identifier:
             self.ledger.start(
-                job.queue_name, job.share_identifier, sum(job.demand.values()),
+                job.queue_name,
+                job.share_identifier,
+                sum(job.demand.values()),
                 job.current.scheduled_at,
             )
 
@@ -269,7 +270,10 @@ class Planning:
 
     def _positions(self, positions: list[QueuePosition]) -> list[dict[str, Any]]:
         return [
-            {"jobArn": self.arns.service_job(p.job_id), "earliestTimeAtPosition": p.earliest_time_at_position}
+            {
+                "jobArn": self.arns.service_job(p.job_id),
+                "earliestTimeAtPosition": p.earliest_time_at_position,
+            }
             for p in positions
         ]
 

@@ -15,7 +15,12 @@ __all__ = ["async_url", "create_engine", "insert_ignoring_conflicts", "is_sqlite
 
 def async_url(url: str) -> str:
     """Accept the URLs people write and pick our async driver for them."""
-    for prefix in ("postgresql://", "postgres://", "postgresql+psycopg://", "postgresql+psycopg2://"):
+    for prefix in (
+        "postgresql://",
+        "postgres://",
+        "postgresql+psycopg://",
+        "postgresql+psycopg2://",
+    ):
         if url.startswith(prefix):
             return "postgresql+asyncpg://" + url[len(prefix) :]
     if url.startswith("sqlite:///"):

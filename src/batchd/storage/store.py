@@ -14,9 +14,9 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from batchd.domain.codec import from_wire, to_wire
 from batchd.domain.jobs import ServiceJob
-from batchd.domain.training import TrainingJob
 from batchd.domain.resources import JobQueue, QuotaShare, SchedulingPolicy, ServiceEnvironment
 from batchd.domain.status import ACTIVE
+from batchd.domain.training import TrainingJob
 from batchd.errors import Conflict
 from batchd.storage.batching import GroupCommit
 from batchd.storage.dialects import create_engine, insert_ignoring_conflicts, is_sqlite
@@ -94,7 +94,7 @@ class Store:
             doc = (await conn.execute(stmt)).scalar_one_or_none()
         return None if doc is None else from_wire(cls, json.loads(doc))
 
-    async def list(
+    async def resources(
         self,
         cls: type[R],
         *,
@@ -226,9 +226,9 @@ class Store:
     async def _upsert_training_job(self, conn: AsyncConnection, record: TrainingJob) -> None:
         values = {"status": record.training_job_status, "doc": _dump(record)}
         done = await conn.execute(
-            update(training_jobs).where(training_jobs.c.name == record.training_job_name).values(
-                **values
-            )
+            update(training_jobs)
+            .where(training_jobs.c.name == record.training_job_name)
+            .values(**values)
         )
         if done.rowcount == 0:
             await conn.execute(
