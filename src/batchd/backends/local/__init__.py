@@ -1,0 +1,13 @@
+"""The local execution backend: SageMaker training jobs as process groups on this machine.
+
+Modules, one noun each: ``payload`` (the request, validated), ``workspace`` (the per-attempt
+tree and config files), ``channels`` and ``sourcedir`` (input staging), ``hostnames`` (making
+``algo-N`` resolve), ``commands`` (what runs, with which environment), ``processes`` (process
+groups, logs, stop), ``artifacts`` (model and output upload), ``attempt`` (one attempt's
+lifecycle) and ``backend`` (``LocalBackend``, the ``Backend`` protocol).
+"""
+
+from batchd.backends.local.backend import LocalBackend
+from batchd.backends.local.workspace import attempt_log_files
+
+__all__ = ["LocalBackend", "attempt_log_files"]

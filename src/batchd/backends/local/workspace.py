@@ -1,0 +1,156 @@
+"""The per-attempt SageMaker tree: one base directory per host, its config files, its logs.
+
+```
+<data_dir>/jobs/<training_job_name>/
+    algo-1/                      SAGEMAKER_BASE_DIR of algo-1 (/opt/ml inside a container)
+        input/config/hyperparameters.json   the payload's HyperParameters, verbatim
+        input/config/inputdataconfig.json   one entry per channel
+        input/config/resourceconfig.json    this host's view of the cluster
+        input/data/<channel>/               staged channel data
+        model/  output/data/  output/intermediate/  code/  checkpoints/
+    algo-2/ ...
+    logs/algo-1.log ...          stdout and stderr of each host, plus [batchd] notes
+    scratch/                     downloads and archives being built (not visible to the job)
+```
+
+Job and channel names are validated in ``payload`` before they become path segments, so
+nothing here can leave the job directory.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from batchd.backends.local.payload import (
+    Cluster,
+    InvalidRequest,
+    TrainingRequest,
+    check_job_name,
+)
+
+__all__ = ["Workspace", "attempt_log_files", "loopback_interface", "resource_config"]
+
+_HOST_DIRS = (
+    "input/config",
+    "input/data",
+    "model",
+    "output/data",
+    "output/intermediate",
+    "code",
+    "checkpoints",
+)
+
+
+def loopback_interface() -> str:
+    """The interface local hosts talk over (they all resolve to loopback addresses)."""
+    return "lo" if sys.platform.startswith("linux") else "lo0"
+
+
+@dataclass(frozen=True)
+class Workspace:
+    """Paths of one attempt's tree."""
+
+    job_dir: Path
+
+    @classmethod
+    def of(cls, data_dir: Path, training_job_name: str) -> Workspace:
+        return cls(Path(data_dir) / "jobs" / check_job_name(training_job_name))
+
+    @classmethod
+    def reserve(cls, data_dir: Path, training_job_name: str) -> Workspace:
+        """Create the job directory; a name used before is ``ResourceInUse``."""
+        workspace = cls.of(data_dir, training_job_name)
+        workspace.job_dir.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            workspace.job_dir.mkdir()
+        except FileExistsError as err:
+            raise InvalidRequest(
+                f"Training job names must be unique: {training_job_name} already exists",
+                code="ResourceInUse",
+            ) from err
+        (workspace.job_dir / "logs").mkdir()
+        return workspace
+
+    def base(self, host: str) -> Path:
+        return self.job_dir / host
+
+    def channel_dir(self, host: str, channel: str) -> Path:
+        return self.base(host) / "input" / "data" / channel
+
+    def failure_file(self, host: str) -> Path:
+        return self.base(host) / "output" / "failure"
+
+    def log_path(self, host: str) -> Path:
+        return self.job_dir / "logs" / f"{host}.log"
+
+    @property
+    def scratch(self) -> Path:
+        return self.job_dir / "scratch"
+
+    def build(self, request: TrainingRequest) -> None:
+        """Create every host's tree and write its three config files (blocking)."""
+        self.scratch.mkdir(exist_ok=True)
+        data_config = {channel.name: channel.data_config() for channel in request.channels}
+        for host in request.cluster.hosts:
+            base = self.base(host)
+            for sub in _HOST_DIRS:
+                (base / sub).mkdir(parents=True, exist_ok=True)
+            for channel in request.channels:
+                self.channel_dir(host, channel.name).mkdir()
+            config = base / "input" / "config"
+            _write_json(config / "hyperparameters.json", request.hyperparameters)
+            _write_json(config / "inputdataconfig.json", data_config)
+            resource = resource_config(request.cluster, host, loopback_interface())
+            _write_json(config / "resourceconfig.json", resource)
+
+    def note(self, host: str, text: str) -> None:
+        """Append a platform message to a host's log (blocking, small)."""
+        with self.log_path(host).open("a", encoding="utf-8") as log:
+            log.write(f"[batchd] {text}\n")
+
+
+def resource_config(cluster: Cluster, host: str, network_interface: str) -> dict[str, Any]:
+    """``resourceconfig.json`` for ``host``: SageMaker's current keys plus the toolkit's
+    local-mode ``current_instance_group``."""
+    group = cluster.group_of(host)
+    return {
+        "current_host": host,
+        "current_instance_type": group.instance_type,
+        "current_group_name": group.name,
+        "current_instance_group": group.name,
+        "hosts": list(cluster.hosts),
+        "instance_groups": [
+            {
+                "instance_group_name": each.name,
+                "instance_type": each.instance_type,
+                "hosts": list(each.hosts),
+            }
+            for each in cluster.groups
+        ],
+        "network_interface_name": network_interface,
+    }
+
+
+def _write_json(path: Path, value: Any) -> None:
+    path.write_text(json.dumps(value, indent=1), encoding="utf-8")
+
+
+def attempt_log_files(data_dir: Path, training_job_name: str) -> list[Path]:
+    """The log files of one attempt, ``algo-1.log`` first (empty if there are none yet)."""
+    logs = Workspace.of(data_dir, training_job_name).job_dir / "logs"
+    try:
+        names = [entry.name for entry in os.scandir(logs) if entry.name.endswith(".log")]
+    except FileNotFoundError:
+        return []
+    return [logs / name for name in sorted(names, key=_host_order)]
+
+
+def _host_order(file_name: str) -> tuple[int, str]:
+    stem = file_name.removesuffix(".log")
+    number = stem.removeprefix("algo-")
+    return (int(number), stem) if number.isdigit() else (sys.maxsize, stem)
