@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import shlex
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -39,6 +40,27 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--backend", choices=["local", "fake"], default="local")
     serve.add_argument("--tick-seconds", type=float, default=1.0)
     serve.add_argument(
+        "--image-command",
+        action="append",
+        default=[],
+        metavar="IMAGE=COMMAND",
+        help="run payloads naming only TrainingImage IMAGE (or a 'prefix*') as COMMAND on this "
+        "machine, e.g. 'my-image:*=python3 -m sagemaker_training.cli.train'; repeatable",
+    )
+    serve.add_argument(
+        "--s3-endpoint-url",
+        default=None,
+        help="S3-compatible endpoint for s3:// URIs (default: files under DATA_DIR/s3)",
+    )
+    serve.add_argument("--container-runtime", choices=["docker", "podman"], default=None)
+    serve.add_argument(
+        "--hosts-file",
+        default="/etc/hosts",
+        help="where algo-N host names are added for multi-instance jobs ('none': never)",
+    )
+    serve.add_argument("--stop-grace-seconds", type=float, default=120.0)
+    serve.add_argument("--max-submitted-per-queue", type=int, default=1_000_000)
+    serve.add_argument(
         "--access-keys-file",
         type=Path,
         default=None,
@@ -46,6 +68,17 @@ def _parser() -> argparse.ArgumentParser:
         "(or set BATCHD_ACCESS_KEYS); off by default",
     )
     serve.add_argument("--log-level", default="info")
+    logs = sub.add_parser("logs", help="print the output of a job's training processes")
+    logs.add_argument("job_id", help="service job id or ARN")
+    logs.add_argument("--attempt", type=int, default=None, help="1-based; default: the latest")
+    logs.add_argument("--host", default=None, help="algo-N; default: every host")
+    logs.add_argument("--follow", "-f", action="store_true", help="keep printing until it ends")
+    logs.add_argument(
+        "--endpoint-url",
+        default=os.environ.get("AWS_ENDPOINT_URL_BATCH")
+        or os.environ.get("AWS_ENDPOINT_URL")
+        or "http://127.0.0.1:8080",
+    )
     return parser
 
 
@@ -66,12 +99,18 @@ def _serve(args: argparse.Namespace) -> int:
             backend=args.backend,
             tick_seconds=args.tick_seconds,
             access_keys=keys,
+            image_commands=_image_commands(args.image_command),
+            s3_endpoint_url=args.s3_endpoint_url,
+            container_runtime=args.container_runtime,
+            hosts_file=None if args.hosts_file == "none" else Path(args.hosts_file),
+            stop_grace_seconds=args.stop_grace_seconds,
+            max_submitted_per_queue=args.max_submitted_per_queue,
         )
     except InvalidParameter as err:
         print(f"batchd: {err.message}", file=sys.stderr)
         return 2
     except (OSError, ValueError) as err:
-        print(f"batchd: cannot read access keys: {err}", file=sys.stderr)
+        print(f"batchd: {err}", file=sys.stderr)
         return 2
     logging.basicConfig(
         level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
@@ -86,6 +125,16 @@ def _serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def _image_commands(entries: list[str]) -> dict[str, tuple[str, ...]]:
+    commands: dict[str, tuple[str, ...]] = {}
+    for entry in entries:
+        image, sep, command = entry.partition("=")
+        if not sep or not image or not command.strip():
+            raise ValueError(f"--image-command {entry!r} is not IMAGE=COMMAND")
+        commands[image] = tuple(shlex.split(command))
+    return commands
+
+
 def _access_keys(path: Path | None) -> dict[str, str]:
     from batchd.api.auth import load_keys
 
@@ -98,6 +147,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.command == "serve":
         return _serve(args)
+    if args.command == "logs":
+        from batchd.logs_client import print_logs
+
+        return print_logs(args.endpoint_url, args.job_id, args.attempt, args.host, args.follow)
     return 2
 
 

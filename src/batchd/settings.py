@@ -35,6 +35,11 @@ class Settings:
     max_submitted_per_queue: int = 1_000_000
     # Access key id -> secret. Empty: requests are not authenticated (local use).
     access_keys: dict[str, str] = field(default_factory=dict)
+    # Local backend: an S3-compatible endpoint for s3:// URIs (default: <data_dir>/s3), a
+    # container runtime for image-only payloads, and the hosts file that names algo-N.
+    s3_endpoint_url: str | None = None
+    container_runtime: str | None = None
+    hosts_file: Path | None = Path("/etc/hosts")
 
     def __post_init__(self) -> None:
         if not re.fullmatch(r"\d{12}", self.account_id):

@@ -11,6 +11,7 @@ from batchd.api.app import create_app
 from batchd.api.auth import SigV4Verifier
 from batchd.backends.base import Backend
 from batchd.backends.fake import FakeBackend
+from batchd.backends.local.backend import LocalBackend
 from batchd.clock import RandomIds, SystemClock
 from batchd.domain.arns import Arns
 from batchd.operations.context import Context, Limits
@@ -26,13 +27,10 @@ log = logging.getLogger("batchd")
 def _backends(
     settings: Settings, clock: SystemClock, wake: Callable[[], None]
 ) -> dict[str, Backend]:
-    backends: dict[str, Backend] = {"fake": FakeBackend(clock, wake)}
-    try:
-        from batchd.backends.local.backend import LocalBackend
-    except ImportError:  # the local backend is optional until it lands
-        return backends
-    backends["local"] = LocalBackend.from_settings(settings, wake)
-    return backends
+    return {
+        "fake": FakeBackend(clock, wake),
+        "local": LocalBackend.from_settings(settings, wake),
+    }
 
 
 async def open_runtime(settings: Settings) -> tuple[Context, Runtime, Store]:
@@ -79,4 +77,4 @@ def build_app(settings: Settings) -> Starlette:
             "and terminate jobs; set BATCHD_ACCESS_KEYS or --access-keys-file",
             settings.host,
         )
-    return create_app(factory, verifier)
+    return create_app(factory, verifier, settings.data_dir)

@@ -7,6 +7,7 @@ import logging
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any
 
 from starlette.applications import Starlette
@@ -15,6 +16,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from batchd.api.auth import AuthFailure, SigV4Verifier
+from batchd.api.logs import read_logs
 from batchd.api.requests import TooLarge, parse_params, read_body
 from batchd.errors import BatchdError, InvalidParameter, ServerError, Unsupported
 from batchd.operations import (  # noqa: F401  (registers the handlers)
@@ -73,7 +75,7 @@ class BatchApi:
         try:
             body = await read_body(request, _MAX_BODY)
             if self.verifier is not None:
-                self._authenticate(request, body)
+                self.authenticate(request, body)
             if target:
                 result = await self._sagemaker(request, target, body)
             else:
@@ -90,7 +92,7 @@ class BatchApi:
             wire = wire_error(ServerError(f"Internal error; request id {request_id}"), service)
             return _json(wire.status, wire.body(), request_id, wire.code, media)
 
-    def _authenticate(self, request: Request, body: bytes) -> None:
+    def authenticate(self, request: Request, body: bytes) -> None:
         assert self.verifier is not None
         raw = request.scope.get("raw_path", b"").decode("latin-1") or request.url.path
         self.verifier.verify(
@@ -148,6 +150,7 @@ class BatchApi:
 def create_app(
     ctx_factory: Callable[[], Awaitable[tuple[Context, Callable[[], Awaitable[None]]]]],
     verifier: SigV4Verifier | None = None,
+    data_dir: Path | None = None,
 ) -> Starlette:
     """The app; ``ctx_factory`` opens the store and runtime and returns a closer for them."""
     holder: dict[str, Any] = {}
@@ -165,5 +168,22 @@ def create_app(
         api: BatchApi = holder["api"]
         return await api(request)
 
-    routes = [Route("/{path:path}", endpoint, methods=_METHODS)]
+    async def logs(request: Request) -> Response:
+        api: BatchApi = holder["api"]
+        request_id = str(uuid.uuid4())
+        try:
+            if api.verifier is not None:
+                api.authenticate(request, b"")
+            return await read_logs(api.ctx, data_dir or Path("."), request)
+        except AuthFailure as failure:
+            wire = WireError(failure.status, failure.code, failure.message)
+            return _json(wire.status, wire.body(), request_id, wire.code)
+        except BatchdError as err:
+            wire = wire_error(err)
+            return _json(wire.status, wire.body(), request_id, wire.code)
+
+    routes = [
+        Route("/batchd/v1/jobs/{job}/logs", logs, methods=["GET"]),
+        Route("/{path:path}", endpoint, methods=_METHODS),
+    ]
     return Starlette(routes=routes, lifespan=lifespan)

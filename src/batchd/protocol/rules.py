@@ -48,12 +48,13 @@ RULES: dict[str, Rule] = {
     "SubmitServiceJob.retryStrategy.evaluateOnExit[].onStatusReason": Rule(
         pattern=re.compile(r"^[\x20-\x7e]{0,512}$"), hint="up to 512 printable characters"
     ),
-    "SubmitServiceJob.preemptionConfiguration.preemptionRetriesBeforeTermination": Rule(
-        minimum=0
-    ),
+    "SubmitServiceJob.preemptionConfiguration.preemptionRetriesBeforeTermination": Rule(minimum=0),
     "SubmitServiceJob.timeoutConfig.attemptDurationSeconds": Rule(minimum=1),
     "UpdateServiceJob.schedulingPriority": Rule(minimum=0, maximum=9999),
-    "TerminateServiceJob.reason": Rule(max_bytes=1024),
+    # One rule per path: an operation's own rule replaces the "*." one, so it repeats it.
+    "TerminateServiceJob.reason": Rule(
+        max_bytes=1024, pattern=PRINTABLE, hint="printable characters"
+    ),
     "CreateServiceEnvironment.serviceEnvironmentName": _name,
     "*.capacityLimits": Rule(min_items=1, max_items=5),
     "*.capacityLimits[].maxCapacity": Rule(minimum=1),

@@ -27,7 +27,9 @@ def decode_token(scope: str, token: str, types: tuple[type, ...]) -> list[Any]:
     """The cursor of a token made for ``scope``, each element of the given type."""
     try:
         padded = token + "=" * (-len(token) % 4)
-        data = json.loads(base64.urlsafe_b64decode(padded.encode("ascii")))
+        # validate=True: characters outside the alphabet make a token invalid, not ignored.
+        raw = base64.b64decode(padded.encode("ascii"), altchars=b"-_", validate=True)
+        data = json.loads(raw)
     except (ValueError, UnicodeError, binascii.Error) as err:
         raise InvalidParameter(f"Invalid nextToken: {_short(token)}") from err
     if (

@@ -91,17 +91,16 @@ class LocalBackend:
     @classmethod
     def from_settings(cls, settings: Settings, wake: Wake) -> LocalBackend:
         """The backend as configured for the server (optional fields read if present)."""
-        endpoint: str | None = getattr(settings, "s3_endpoint_url", None)
+        endpoint = settings.s3_endpoint_url
         store = ObjectStore.s3(endpoint, settings.region) if endpoint else None
-        hosts_file: Path | None = getattr(settings, "hosts_file", Path("/etc/hosts"))
         return cls(
             settings.data_dir,
             wake=wake,
             store=store,
             image_commands=settings.image_commands,
-            container_runtime=getattr(settings, "container_runtime", None),
+            container_runtime=settings.container_runtime,
             stop_grace_seconds=settings.stop_grace_seconds,
-            hosts_file=hosts_file,
+            hosts_file=settings.hosts_file,
             clock=SystemClock(),
         )
 
