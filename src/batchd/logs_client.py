@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sys
 import time
@@ -41,10 +42,8 @@ def print_logs(
             time.sleep(1)
     except urllib.error.HTTPError as err:
         detail = err.read().decode(errors="replace")
-        try:
+        with contextlib.suppress(ValueError):
             detail = json.loads(detail).get("message", detail)
-        except ValueError:
-            pass
         print(f"batchd logs: {detail}", file=sys.stderr)
         return 1
     except (urllib.error.URLError, OSError) as err:
