@@ -72,11 +72,16 @@ class Runtime:
         self.default_backend = default_backend
         self.tick_seconds = tick_seconds
         self.planning = Planning(store, arns, default_backend)
-        self._jobs: dict[str, ServiceJob] = {}  # every non-terminal job
-        self._submitted: set[str] = set()  # awaiting admission to RUNNABLE
+        # Full jobs are held only while they have a training job in flight (bounded by
+        # capacity) or await admission; RUNNABLE jobs live in the planner index as small views
+        # and are read from the store when a decision touches them.
+        self._live: dict[str, ServiceJob] = {}
+        self._submitted: dict[str, ServiceJob] = {}
+        self._fresh: dict[str, ServiceJob] = {}  # admitted this cycle, not yet committed
         self._training: dict[str, TrainingJob] = {}  # records of live training jobs
         self._changed: dict[str, ServiceJob] = {}  # changed since the last commit
         self._trained: dict[str, TrainingJob] = {}
+        self._admitted: list[str] = []
         self._lock = asyncio.Lock()
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
@@ -94,17 +99,17 @@ class Runtime:
     async def _rebuild(self) -> None:
         self.planning = Planning(self.store, self.arns, self.default_backend)
         await self.planning.reload()
-        self._jobs.clear()
-        self._submitted.clear()
-        self._training.clear()
-        self._changed.clear()
+        for held in (self._live, self._submitted, self._fresh, self._training, self._changed):
+            held.clear()
         self._trained.clear()
-        for job in await self.store.active_jobs():
-            self._jobs[job.job_id] = job
-            self.planning.add(job)
+        self._admitted.clear()
+        async for job in self.store.stream_active_jobs():
             if job.status is JobStatus.SUBMITTED:
-                self._submitted.add(job.job_id)
+                self._submitted[job.job_id] = job
+                continue
+            self.planning.add(job)
             if job.current is not None:
+                self._live[job.job_id] = job
                 name = job.current.training_job_name
                 record = await self.store.training_job(name)
                 self._training[name] = record or training.created(job, job.current.scheduled_at)
@@ -142,21 +147,39 @@ class Runtime:
             for progress in await self._poll():
                 self._fold(progress, now)
             self._admit()
+            decisions = self.planning.plan(now)
+            await self._load([d.job_id for d in decisions])
             actions: list[Action] = []
-            for decision in self.planning.plan(now):
+            for decision in decisions:
                 action = self._decide(decision, now)
                 if action is not None:
                     actions.append(action)
+            self._fresh.clear()
             await self._commit()
             await self._act(actions, now)
             if self._changed or self._trained:  # launch failures: record them, plan again
                 await self._commit()
                 self.wake()
 
+    def _current(self, job_id: str) -> ServiceJob | None:
+        """The newest in-memory version of an active job, if it is held."""
+        return (
+            self._changed.get(job_id)
+            or self._live.get(job_id)
+            or self._fresh.get(job_id)
+            or self._submitted.get(job_id)
+        )
+
+    async def _load(self, job_ids: Sequence[str]) -> None:
+        """Bring the jobs a decision touches into memory for this cycle."""
+        missing = [j for j in job_ids if self._current(j) is None]
+        if missing:
+            self._fresh.update(await self.store.jobs(missing))
+
     async def _poll(self) -> list[Progress]:
         by_backend: dict[str, list[str]] = {}
         for name, job_id in self.planning.live_training_jobs().items():
-            job = self._jobs.get(job_id)
+            job = self._live.get(job_id)
             if job is not None and job.current is not None:
                 by_backend.setdefault(job.current.backend, []).append(name)
         found: list[Progress] = []
@@ -167,7 +190,7 @@ class Runtime:
     def _fold(self, progress: Progress, now: int) -> None:
         name = progress.training_job_name
         job_id = self.planning.job_of_training_job(name)
-        job = self._jobs.get(job_id) if job_id else None
+        job = self._live.get(job_id) if job_id else None
         record = self._training.get(name)
         if record is not None:
             self._record(training.observed(record, progress, now))
@@ -175,10 +198,12 @@ class Runtime:
             self._change(job, outcomes.after_progress(job, progress, now), now)
 
     def _admit(self) -> None:
-        for job_id in sorted(self._submitted):
-            job = self._jobs.get(job_id)
-            if job is not None and job.status is JobStatus.SUBMITTED:
-                self._change(job, dataclasses.replace(job, status=JobStatus.RUNNABLE), 0)
+        """SUBMITTED -> RUNNABLE: the status column flips in bulk; documents stay as they are."""
+        for job in sorted(self._submitted.values(), key=lambda j: j.seq):
+            admitted = dataclasses.replace(job, status=JobStatus.RUNNABLE)
+            self._fresh[job.job_id] = admitted
+            self.planning.add(admitted)
+            self._admitted.append(job.job_id)
         self._submitted.clear()
 
     def _change(self, old: ServiceJob, new: ServiceJob, now: int) -> None:
@@ -187,11 +212,13 @@ class Runtime:
             return
         self.planning.released(old, new, now)
         self._changed[new.job_id] = new
+        if new.current is not None:
+            self._live[new.job_id] = new
+        else:
+            self._live.pop(new.job_id, None)
         if new.terminal:
-            self._jobs.pop(new.job_id, None)
             self.planning.remove(new)
         else:
-            self._jobs[new.job_id] = new
             self.planning.replace(new)
 
     def _record(self, record: TrainingJob) -> None:
@@ -206,12 +233,14 @@ class Runtime:
 
     async def _commit(self) -> None:
         changed, trained = list(self._changed.values()), list(self._trained.values())
+        admitted = self._admitted
         self._changed.clear()
         self._trained.clear()
-        await self.store.save_jobs(changed, trained)
+        self._admitted = []
+        await self.store.save_jobs(changed, trained, admitted)
 
     def _decide(self, decision: Decision, now: int) -> Action | None:
-        job = self._jobs.get(decision.job_id)
+        job = self._current(decision.job_id)
         if job is None:
             return None
         new, action = self._decided(job, decision, now)
@@ -276,7 +305,7 @@ class Runtime:
     async def _act(self, actions: Sequence[Action], now: int) -> None:
         """Start and stop training jobs, after the decisions are committed."""
         for action in actions:
-            job = self._jobs.get(action.job_id)
+            job = self._live.get(action.job_id)
             if job is None or job.current is None:
                 continue
             backend = self.backends[job.current.backend]
@@ -320,18 +349,20 @@ class Runtime:
 
     async def submitted(self, job: ServiceJob) -> None:
         async with self._lock:
-            if job.job_id not in self._jobs and not job.terminal:
-                self._jobs[job.job_id] = job
-                self._submitted.add(job.job_id)
+            if job.status is JobStatus.SUBMITTED:
+                self._submitted[job.job_id] = job
         self.wake()
+
+    async def _held_or_stored(self, job_id: str) -> ServiceJob | None:
+        return self._current(job_id) or await self.store.job(job_id)
 
     async def terminate(self, job_id: str, reason: str) -> None:
         async with self._lock:
-            job = self._jobs.get(job_id)
-            if job is None:
-                return  # already terminal: TerminateServiceJob is then a no-op (spec §5.3)
+            job = await self._held_or_stored(job_id)
+            if job is None or job.terminal:
+                return  # TerminateServiceJob of a finished job is a no-op (spec §5.3)
             now = self.clock.now_ms()
-            self._submitted.discard(job_id)
+            self._submitted.pop(job_id, None)
             if job.current is None:
                 self._change(job, outcomes.terminated_queued(job, reason, now), now)
                 await self._commit()
@@ -351,7 +382,7 @@ class Runtime:
         """SageMaker's StopTrainingJob: the attempt ends Stopped and retries as configured."""
         async with self._lock:
             job_id = self.planning.job_of_training_job(name)
-            job = self._jobs.get(job_id) if job_id else None
+            job = self._live.get(job_id) if job_id else None
             if job is None or job.current is None:
                 return
             record = self._training.get(name)
@@ -363,15 +394,17 @@ class Runtime:
 
     async def update(self, job_id: str, change: Callable[[ServiceJob], ServiceJob]) -> ServiceJob:
         async with self._lock:
-            job = self._jobs.get(job_id) or await self.store.job(job_id)
+            job = await self._held_or_stored(job_id)
             if job is None:
                 raise NotFound(f"Service job {job_id} not found")
             new = change(job)
-            if job_id in self._jobs:
+            if job_id in self._submitted:
+                self._submitted[job_id] = new
+            if job.terminal:
+                await self.store.save_jobs([new])
+            else:
                 self._change(job, new, self.clock.now_ms())
                 await self._commit()
-            else:
-                await self.store.save_jobs([new])
         self.wake()
         return new
 
@@ -384,12 +417,7 @@ class Runtime:
         self, reason: str, queue: str, quota_share: str | None = None
     ) -> None:
         """End every job of a deleted queue or quota share (spec §12 #26)."""
-        doomed = [
-            job.job_id
-            for job in self._jobs.values()
-            if job.queue_name == queue
-            and (quota_share is None or job.quota_share_name == quota_share)
-        ]
+        doomed = await self.store.active_job_ids(queue, quota_share)
         for job_id in doomed:
             await self.terminate(job_id, reason)
 
