@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from batchd.domain.codec import from_wire, to_wire
 from batchd.domain.jobs import ServiceJob
 from batchd.domain.resources import JobQueue, QuotaShare, SchedulingPolicy, ServiceEnvironment
-from batchd.domain.status import ACTIVE
+from batchd.domain.status import ACTIVE, JobStatus
 from batchd.domain.training import TrainingJob
 from batchd.errors import Conflict
 from batchd.storage.batching import GroupCommit
@@ -40,8 +40,12 @@ def _dump(obj: object) -> str:
     return json.dumps(to_wire(obj), separators=(",", ":"))
 
 
-def _job(doc: str) -> ServiceJob:
-    return from_wire(ServiceJob, json.loads(doc))
+def _job(doc: str, status: str | None = None) -> ServiceJob:
+    data = json.loads(doc)
+    if status is not None:
+        # The column is authoritative: admission flips many statuses without rewriting docs.
+        data["status"] = status
+    return from_wire(ServiceJob, data)
 
 
 @dataclass(frozen=True)
@@ -139,6 +143,21 @@ class Store:
                 .values(doc=_dump(obj))
             )
 
+    async def modify(self, cls: type[R], name: str, change: Callable[[R], R]) -> R | None:
+        """Read, change and write one resource in one transaction (the row locked on
+        PostgreSQL, writers serialized on SQLite), so concurrent changes never overwrite
+        each other. None when it does not exist; an exception from ``change`` writes nothing.
+        """
+        where = (resources.c.kind == KINDS[cls], resources.c.name == name)
+        async with await self._write() as conn:
+            stmt = select(resources.c.doc).where(*where).with_for_update()
+            doc = (await conn.execute(stmt)).scalar_one_or_none()
+            if doc is None:
+                return None
+            new = change(from_wire(cls, json.loads(doc)))
+            await conn.execute(update(resources).where(*where).values(doc=_dump(new)))
+        return new
+
     async def delete(self, cls: type[R], name: str) -> None:
         async with await self._write() as conn:
             await conn.execute(
@@ -159,24 +178,42 @@ class Store:
             stored: dict[str, ServiceJob] = {}
             if tokens:
                 found = await conn.execute(
-                    select(jobs.c.client_token, jobs.c.doc).where(jobs.c.client_token.in_(tokens))
+                    select(jobs.c.client_token, jobs.c.status, jobs.c.doc).where(
+                        jobs.c.client_token.in_(tokens)
+                    )
                 )
-                stored = {row.client_token: _job(row.doc) for row in found}
+                stored = {row.client_token: _job(row.doc, row.status) for row in found}
         return [stored.get(job.client_token, job) if job.client_token else job for job in batch]
 
     async def job(self, job_id: str) -> ServiceJob | None:
         async with self._engine.connect() as conn:
-            doc = (
-                await conn.execute(select(jobs.c.doc).where(jobs.c.job_id == job_id))
-            ).scalar_one_or_none()
-        return None if doc is None else _job(doc)
+            row = (
+                await conn.execute(
+                    select(jobs.c.status, jobs.c.doc).where(jobs.c.job_id == job_id)
+                )
+            ).one_or_none()
+        return None if row is None else _job(row.doc, row.status)
+
+    async def jobs(self, job_ids: Sequence[str]) -> dict[str, ServiceJob]:
+        """Many jobs by id, in chunks that stay under every driver's parameter limit."""
+        found: dict[str, ServiceJob] = {}
+        async with self._engine.connect() as conn:
+            for start in range(0, len(job_ids), 500):
+                chunk = job_ids[start : start + 500]
+                rows = await conn.execute(
+                    select(jobs.c.job_id, jobs.c.status, jobs.c.doc).where(jobs.c.job_id.in_(chunk))
+                )
+                found.update({row.job_id: _job(row.doc, row.status) for row in rows})
+        return found
 
     async def job_by_token(self, token: str) -> ServiceJob | None:
         async with self._engine.connect() as conn:
-            doc = (
-                await conn.execute(select(jobs.c.doc).where(jobs.c.client_token == token))
-            ).scalar_one_or_none()
-        return None if doc is None else _job(doc)
+            row = (
+                await conn.execute(
+                    select(jobs.c.status, jobs.c.doc).where(jobs.c.client_token == token)
+                )
+            ).one_or_none()
+        return None if row is None else _job(row.doc, row.status)
 
     async def list_jobs(self, query: JobQuery) -> list[ServiceJob]:
         c = jobs.c
@@ -199,21 +236,34 @@ class Store:
         if query.after is not None:
             conditions.append(tuple_(c.created_at, c.job_id) < tuple_(*query.after))
         stmt = (
-            select(c.doc)
+            select(c.status, c.doc)
             .where(and_(*conditions))
             .order_by(c.created_at.desc(), c.job_id.desc())
             .limit(query.limit)
         )
         async with self._engine.connect() as conn:
-            return [_job(doc) for doc in (await conn.execute(stmt)).scalars()]
+            return [_job(row.doc, row.status) for row in await conn.execute(stmt)]
 
     async def save_jobs(
-        self, changed: Sequence[ServiceJob], trained: Sequence[TrainingJob] = ()
+        self,
+        changed: Sequence[ServiceJob],
+        trained: Sequence[TrainingJob] = (),
+        admitted: Sequence[str] = (),
     ) -> None:
-        """Write many jobs' new state, and their training jobs, in one transaction."""
-        if not changed and not trained:
+        """Write jobs' new state, their training jobs and admissions, in one transaction.
+
+        ``admitted`` jobs only move from SUBMITTED to RUNNABLE: one statement for all of them.
+        """
+        if not changed and not trained and not admitted:
             return
         async with await self._write() as conn:
+            for start in range(0, len(admitted), 500):
+                await conn.execute(
+                    update(jobs)
+                    .where(jobs.c.job_id.in_(admitted[start : start + 500]))
+                    .where(jobs.c.status == JobStatus.SUBMITTED.value)
+                    .values(status=JobStatus.RUNNABLE.value)
+                )
             for job in changed:
                 await conn.execute(
                     update(jobs)
@@ -275,9 +325,27 @@ class Store:
             return [from_wire(TrainingJob, json.loads(doc)) for doc in docs]
 
     async def active_jobs(self) -> list[ServiceJob]:
-        stmt = select(jobs.c.doc).where(jobs.c.status.in_(_ACTIVE)).order_by(jobs.c.seq)
+        return [job async for job in self.stream_active_jobs()]
+
+    async def stream_active_jobs(self) -> AsyncIterator[ServiceJob]:
+        """Every non-terminal job, read in chunks so a million never sit in memory at once."""
+        stmt = (
+            select(jobs.c.status, jobs.c.doc)
+            .where(jobs.c.status.in_(_ACTIVE))
+            .order_by(jobs.c.seq)
+            .execution_options(yield_per=2000)
+        )
         async with self._engine.connect() as conn:
-            return [_job(doc) for doc in (await conn.execute(stmt)).scalars()]
+            result = await conn.stream(stmt)
+            async for row in result:
+                yield _job(row.doc, row.status)
+
+    async def active_job_ids(self, queue: str, quota_share: str | None = None) -> list[str]:
+        stmt = select(jobs.c.job_id).where(jobs.c.queue == queue, jobs.c.status.in_(_ACTIVE))
+        if quota_share is not None:
+            stmt = stmt.where(jobs.c.quota_share_name == quota_share)
+        async with self._engine.connect() as conn:
+            return list((await conn.execute(stmt)).scalars())
 
     async def active_in(self, *, queue: str, quota_share: str | None = None) -> int:
         stmt = select(func.count()).where(jobs.c.queue == queue, jobs.c.status.in_(_ACTIVE))
