@@ -13,7 +13,7 @@ from batchd.domain.resources import (
     ServiceEnvironment,
     is_instance_type,
 )
-from batchd.errors import Conflict, InvalidParameter, LimitExceeded
+from batchd.errors import Conflict, InvalidParameter, LimitExceeded, NotFound
 from batchd.operations.common import check_tags, find_environment, page_of
 from batchd.operations.context import Context
 from batchd.operations.registry import Params, operation
@@ -80,8 +80,13 @@ async def update(ctx: Context, params: Params) -> Any:
                 "NUM_INSTANCES and instance-type capacity limits while a job queue uses it"
             )
         changes["capacity_limits"] = limits
-    env = dataclasses.replace(env, **changes)
-    await ctx.store.save(ServiceEnvironment, env.service_environment_name, env)
+    name = env.service_environment_name
+    changed = await ctx.store.modify(
+        ServiceEnvironment, name, lambda current: dataclasses.replace(current, **changes)
+    )
+    if changed is None:
+        raise NotFound(f"serviceEnvironment: service environment {name} does not exist")
+    env = changed
     await ctx.control.configuration_changed()
     return env
 

@@ -6,6 +6,7 @@ import dataclasses
 import hashlib
 import itertools
 import json
+import re
 from typing import Any
 
 from batchd.domain.capacity import capacity_usage
@@ -187,7 +188,9 @@ def _filter(params: Params) -> tuple[str, str] | None:
     if len(values) != 1:
         raise InvalidParameter(f"filters[0].values must hold exactly one value for {name}")
     value = values[0]
-    if name in ("BEFORE_CREATED_AT", "AFTER_CREATED_AT") and not value.isdigit():
+    if name in ("BEFORE_CREATED_AT", "AFTER_CREATED_AT") and not (
+        re.fullmatch(r"[0-9]{1,19}", value) and int(value) < 2**63  # fits SQL BIGINT
+    ):
         raise InvalidParameter(
             f"filters[0].values for {name} must be a time in epoch milliseconds, got {value!r}"
         )

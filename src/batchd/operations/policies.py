@@ -12,7 +12,7 @@ from batchd.domain.resources import (
     QuotaSharePolicy,
     SchedulingPolicy,
 )
-from batchd.errors import Conflict, InvalidParameter
+from batchd.errors import Conflict, InvalidParameter, NotFound
 from batchd.operations.common import check_tags, find_policy, page_of
 from batchd.operations.context import Context
 from batchd.operations.registry import Params, operation
@@ -78,12 +78,17 @@ async def update(ctx: Context, params: Params) -> Any:
         raise Conflict(
             f"Scheduling policy {policy.name} is a fair share policy; it cannot become quota share"
         )
-    policy = dataclasses.replace(
-        policy,
-        fairshare_policy=fair or policy.fairshare_policy,
-        quota_share_policy=quota or policy.quota_share_policy,
+    changed = await ctx.store.modify(
+        SchedulingPolicy,
+        policy.name,
+        lambda current: dataclasses.replace(
+            current,
+            fairshare_policy=fair or current.fairshare_policy,
+            quota_share_policy=quota or current.quota_share_policy,
+        ),
     )
-    await ctx.store.save(SchedulingPolicy, policy.name, policy)
+    if changed is None:
+        raise NotFound(f"arn: scheduling policy {params['arn']} does not exist")
     await ctx.control.configuration_changed()
     return {}
 

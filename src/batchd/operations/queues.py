@@ -15,7 +15,7 @@ from batchd.domain.resources import (
     ServiceEnvironment,
     ServiceEnvironmentOrder,
 )
-from batchd.errors import Conflict, InvalidParameter, LimitExceeded
+from batchd.errors import Conflict, InvalidParameter, LimitExceeded, NotFound
 from batchd.operations.common import check_tags, find_environment, find_policy, find_queue, page_of
 from batchd.operations.context import Context
 from batchd.operations.registry import Params, operation
@@ -161,8 +161,13 @@ async def update(ctx: Context, params: Params) -> Any:
         changes["job_state_time_limit_actions"] = _time_limit_actions(
             params["jobStateTimeLimitActions"]
         )
-    queue = dataclasses.replace(queue, **changes)
-    await ctx.store.save(JobQueue, queue.job_queue_name, queue)
+    name = queue.job_queue_name
+    changed = await ctx.store.modify(
+        JobQueue, name, lambda current: dataclasses.replace(current, **changes)
+    )
+    if changed is None:
+        raise NotFound(f"jobQueue: job queue {name} does not exist")
+    queue = changed
     await ctx.control.configuration_changed()
     return queue
 

@@ -130,8 +130,13 @@ async def update(ctx: Context, params: Params) -> Any:
         )
     if params.get("state"):
         changes["state"] = params["state"]
-    share = dataclasses.replace(share, **changes)
-    await ctx.store.save(QuotaShare, quota_share_key(queue_name, share.quota_share_name), share)
+    key = quota_share_key(queue_name, share.quota_share_name)
+    changed = await ctx.store.modify(
+        QuotaShare, key, lambda current: dataclasses.replace(current, **changes)
+    )
+    if changed is None:
+        raise NotFound(f"quotaShareArn: quota share {params['quotaShareArn']} does not exist")
+    share = changed
     await ctx.control.configuration_changed()
     return share
 

@@ -62,11 +62,16 @@ async def _retag(
     found = await _resource(ctx, arn)
     if found is None:
         job = await find_job(ctx, arn)
-        tags = _merged(job.tags, add, drop)
-        await ctx.control.update(job.job_id, lambda j: dataclasses.replace(j, tags=tags))
+        await ctx.control.update(
+            job.job_id, lambda j: dataclasses.replace(j, tags=_merged(j.tags, add, drop))
+        )
         return
-    cls, name, obj = found
-    await ctx.store.save(cls, name, dataclasses.replace(obj, tags=_merged(obj.tags, add, drop)))
+    cls, name, _ = found
+    changed = await ctx.store.modify(
+        cls, name, lambda obj: dataclasses.replace(obj, tags=_merged(obj.tags, add, drop))
+    )
+    if changed is None:
+        raise NotFound(f"resourceArn {arn} does not exist")
 
 
 @operation("TagResource")

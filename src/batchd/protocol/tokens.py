@@ -30,7 +30,7 @@ def decode_token(scope: str, token: str, types: tuple[type, ...]) -> list[Any]:
         # validate=True: characters outside the alphabet make a token invalid, not ignored.
         raw = base64.b64decode(padded.encode("ascii"), altchars=b"-_", validate=True)
         data = json.loads(raw)
-    except (ValueError, UnicodeError, binascii.Error) as err:
+    except (ValueError, UnicodeError, binascii.Error, RecursionError) as err:
         raise InvalidParameter(f"Invalid nextToken: {_short(token)}") from err
     if (
         not isinstance(data, list)
@@ -40,6 +40,7 @@ def decode_token(scope: str, token: str, types: tuple[type, ...]) -> list[Any]:
         or not isinstance(data[2], list)
         or len(data[2]) != len(types)
         or not all(type(v) is t for v, t in zip(data[2], types, strict=True))
+        or not all(-(2**63) <= v < 2**63 for v in data[2] if type(v) is int)  # SQL BIGINT
     ):
         raise InvalidParameter(f"Invalid nextToken: {_short(token)}")
     return data[2]

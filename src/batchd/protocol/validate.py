@@ -99,7 +99,20 @@ def _string(op: str, shape: Shape, value: str, path: str, errors: list[str]) -> 
     if shape.enum and folded not in shape.enum:
         allowed = ", ".join(shape.enum)
         errors.append(_fail(path, value, f"Member must satisfy enum value set: [{allowed}]"))
+    if not _storable(value):
+        errors.append(_fail(path, value, "Member must be Unicode text without NUL characters"))
     _sized(shape, value, path, errors)
+
+
+def _storable(value: str) -> bool:
+    """Neither NUL nor a lone surrogate (from a JSON escape): databases cannot store them."""
+    if "\x00" in value:
+        return False
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _number(shape: Shape, value: float, path: str, errors: list[str]) -> None:

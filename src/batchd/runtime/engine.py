@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import functools
 import json
 import logging
 import re
@@ -40,6 +41,8 @@ __all__ = ["Runtime", "training_job_name"]
 log = logging.getLogger("batchd.runtime")
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9-]+")
+# The job fields the API changes after submit; followers forward them to the leader.
+_FORWARDABLE = ("scheduling_priority", "tags")
 
 
 def training_job_name(job: ServiceJob, attempt_id: str) -> str:
@@ -51,6 +54,10 @@ def training_job_name(job: ServiceJob, attempt_id: str) -> str:
         base = None
     name = _UNSAFE.sub("-", str(base or job.job_name))[:23].strip("-")
     return f"AWSBatch{name}{attempt_id}"
+
+
+def _with_fields(job: ServiceJob, fields: dict[str, Any]) -> ServiceJob:
+    return dataclasses.replace(job, **fields)
 
 
 class Runtime:
@@ -86,15 +93,25 @@ class Runtime:
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self.ticks = 0
+        # Only the leader schedules; other replicas serve the API and forward job changes.
+        self.leading = False
 
     # -- lifecycle ---------------------------------------------------------------------------
 
     async def start(self, loop: bool = True) -> None:
-        """Rebuild the in-memory state from the store, then (optionally) run the loop."""
-        async with self._lock:
-            await self._rebuild()
+        """Take the lead if it is free (rebuilding state from the store), then run the loop."""
+        await self._follow_or_lead()
         if loop:
             self._task = asyncio.create_task(self._run(), name="batchd-runtime")
+
+    async def _follow_or_lead(self) -> None:
+        leading = await self.store.lease.hold()
+        if leading and not self.leading:
+            async with self._lock:
+                await self._rebuild()
+        elif not leading and self.leading:
+            log.warning("no longer the scheduling leader; another replica schedules now")
+        self.leading = leading
 
     async def _rebuild(self) -> None:
         self.planning = Planning(self.store, self.arns, self.default_backend)
@@ -131,7 +148,9 @@ class Runtime:
                 await asyncio.wait_for(self._wake.wait(), timeout=self.tick_seconds)
             self._wake.clear()
             try:
-                await self.tick(self.clock.now_ms())
+                await self._follow_or_lead()
+                if self.leading:
+                    await self.tick(self.clock.now_ms())
             except Exception:  # keep scheduling; the next tick starts from durable state
                 log.exception("scheduling cycle failed; rebuilding state from the database")
                 await asyncio.sleep(self.tick_seconds)
@@ -144,6 +163,7 @@ class Runtime:
         """Run exactly one cycle at time ``now``."""
         async with self._lock:
             self.ticks += 1
+            await self._ingest()
             for progress in await self._poll():
                 self._fold(progress, now)
             self._admit()
@@ -160,6 +180,21 @@ class Runtime:
             if self._changed or self._trained:  # launch failures: record them, plan again
                 await self._commit()
                 self.wake()
+
+    async def _ingest(self) -> None:
+        """Apply what follower replicas asked for, and admit the jobs they accepted."""
+        for kind, job_id, body in await self.store.take_requests():
+            if kind == "reload":
+                await self.planning.reload()
+            elif kind == "terminate" and job_id:
+                await self._terminate(job_id, str(body.get("reason", "")))
+            elif kind == "stop":
+                await self._stop_training_job(str(body.get("name", "")))
+            elif kind == "update" and job_id:
+                fields = {k: v for k, v in body.items() if k in _FORWARDABLE}
+                await self._update(job_id, functools.partial(_with_fields, fields=fields))
+        for job in await self.store.submitted_jobs():
+            self._submitted.setdefault(job.job_id, job)
 
     def _current(self, job_id: str) -> ServiceJob | None:
         """The newest in-memory version of an active job, if it is held."""
@@ -348,6 +383,8 @@ class Runtime:
     # -- JobControl: what the API asks of the runtime ----------------------------------------
 
     async def submitted(self, job: ServiceJob) -> None:
+        if not self.leading:
+            return  # the leader finds it in the store on its next cycle
         async with self._lock:
             if job.status is JobStatus.SUBMITTED:
                 self._submitted[job.job_id] = job
@@ -357,58 +394,94 @@ class Runtime:
         return self._current(job_id) or await self.store.job(job_id)
 
     async def terminate(self, job_id: str, reason: str) -> None:
+        if not self.leading:
+            await self.store.request("terminate", job_id, {"reason": reason})
+            return
         async with self._lock:
-            job = await self._held_or_stored(job_id)
-            if job is None or job.terminal:
-                return  # TerminateServiceJob of a finished job is a no-op (spec §5.3)
-            now = self.clock.now_ms()
-            self._submitted.pop(job_id, None)
-            if job.current is None:
-                self._change(job, outcomes.terminated_queued(job, reason, now), now)
-                await self._commit()
-            elif job.current.stop_kind != "terminate":
-                current = dataclasses.replace(
-                    job.current, stop_kind="terminate", stop_reason=reason
-                )
-                self._change(job, dataclasses.replace(job, current=current), now)
-                record = self._training.get(current.training_job_name)
-                if record is not None:
-                    self._record(training.stopping(record, now))
-                await self._commit()
-                await self.backends[current.backend].stop(current.training_job_name)
+            await self._terminate(job_id, reason)
         self.wake()
+
+    async def _terminate(self, job_id: str, reason: str) -> None:
+        job = await self._held_or_stored(job_id)
+        if job is None or job.terminal:
+            return  # TerminateServiceJob of a finished job is a no-op (spec §5.3)
+        now = self.clock.now_ms()
+        self._submitted.pop(job_id, None)
+        if job.current is None:
+            self._change(job, outcomes.terminated_queued(job, reason, now), now)
+            await self._commit()
+        elif job.current.stop_kind != "terminate":
+            current = dataclasses.replace(job.current, stop_kind="terminate", stop_reason=reason)
+            self._change(job, dataclasses.replace(job, current=current), now)
+            record = self._training.get(current.training_job_name)
+            if record is not None:
+                self._record(training.stopping(record, now))
+            await self._commit()
+            await self.backends[current.backend].stop(current.training_job_name)
 
     async def stop_training_job(self, name: str) -> None:
         """SageMaker's StopTrainingJob: the attempt ends Stopped and retries as configured."""
+        if not self.leading:
+            await self.store.request("stop", None, {"name": name})
+            return
         async with self._lock:
-            job_id = self.planning.job_of_training_job(name)
-            job = self._live.get(job_id) if job_id else None
-            if job is None or job.current is None:
-                return
-            record = self._training.get(name)
-            if record is not None:
-                self._record(training.stopping(record, self.clock.now_ms()))
-                await self._commit()
-            await self.backends[job.current.backend].stop(name)
+            await self._stop_training_job(name)
         self.wake()
 
+    async def _stop_training_job(self, name: str) -> None:
+        job_id = self.planning.job_of_training_job(name)
+        job = self._live.get(job_id) if job_id else None
+        if job is None or job.current is None:
+            return
+        record = self._training.get(name)
+        if record is not None:
+            self._record(training.stopping(record, self.clock.now_ms()))
+            await self._commit()
+        await self.backends[job.current.backend].stop(name)
+
     async def update(self, job_id: str, change: Callable[[ServiceJob], ServiceJob]) -> ServiceJob:
+        if not self.leading:
+            return await self._forward_update(job_id, change)
         async with self._lock:
-            job = await self._held_or_stored(job_id)
-            if job is None:
-                raise NotFound(f"Service job {job_id} not found")
-            new = change(job)
-            if job_id in self._submitted:
-                self._submitted[job_id] = new
-            if job.terminal:
-                await self.store.save_jobs([new])
-            else:
-                self._change(job, new, self.clock.now_ms())
-                await self._commit()
+            new = await self._update(job_id, change)
         self.wake()
         return new
 
+    async def _update(self, job_id: str, change: Callable[[ServiceJob], ServiceJob]) -> ServiceJob:
+        job = await self._held_or_stored(job_id)
+        if job is None:
+            raise NotFound(f"Service job {job_id} not found")
+        new = change(job)
+        if job_id in self._submitted:
+            self._submitted[job_id] = new
+        if job.terminal:
+            await self.store.save_jobs([new])
+        else:
+            self._change(job, new, self.clock.now_ms())
+            await self._commit()
+        return new
+
+    async def _forward_update(
+        self, job_id: str, change: Callable[[ServiceJob], ServiceJob]
+    ) -> ServiceJob:
+        """On a follower: validate against the stored job, let the leader apply the change."""
+        job = await self.store.job(job_id)
+        if job is None:
+            raise NotFound(f"Service job {job_id} not found")
+        new = change(job)
+        fields = {
+            name: getattr(new, name)
+            for name in _FORWARDABLE
+            if getattr(new, name) != getattr(job, name)
+        }
+        if fields:
+            await self.store.request("update", job_id, fields)
+        return new
+
     async def configuration_changed(self) -> None:
+        if not self.leading:
+            await self.store.request("reload", None, {})
+            return
         async with self._lock:
             await self.planning.reload()
         self.wake()
@@ -422,5 +495,12 @@ class Runtime:
             await self.terminate(job_id, reason)
 
     async def snapshot(self, queue: JobQueue) -> Mapping[str, Any]:
+        if not self.leading:
+            # A follower has no index: build one for this queue alone from the store.
+            planning = Planning(self.store, self.arns, self.default_backend)
+            await planning.reload()
+            async for job in self.store.stream_active_jobs(queue.job_queue_name):
+                planning.add(job)
+            return planning.snapshot(queue, self.clock.now_ms())
         async with self._lock:
             return self.planning.snapshot(queue, self.clock.now_ms())

@@ -14,7 +14,7 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 
-__all__ = ["jobs", "metadata", "resources", "training_jobs"]
+__all__ = ["job_requests", "jobs", "metadata", "resources", "training_jobs"]
 
 metadata = MetaData()
 
@@ -64,4 +64,14 @@ training_jobs = Table(
     Column("doc", Text, nullable=False),
     Index("ix_training_jobs_created", "created_at", "name"),
     Index("ix_training_jobs_job", "job_id"),
+)
+
+# What follower replicas ask of the scheduling leader (terminate, update, reload).
+job_requests = Table(
+    "job_requests",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("job_id", String(36)),
+    Column("kind", String(16), nullable=False),
+    Column("body", Text, nullable=False),
 )

@@ -20,8 +20,9 @@ from batchd.domain.training import TrainingJob
 from batchd.errors import Conflict
 from batchd.storage.batching import GroupCommit
 from batchd.storage.dialects import create_engine, insert_ignoring_conflicts, is_sqlite
+from batchd.storage.lease import Lease
 from batchd.storage.migrate import upgrade
-from batchd.storage.schema import jobs, resources, training_jobs
+from batchd.storage.schema import job_requests, jobs, resources, training_jobs
 
 __all__ = ["JobQuery", "Store"]
 
@@ -70,6 +71,7 @@ class Store:
         # SQLite has one writer; queueing writers here avoids SQLITE_BUSY retries.
         self._write_lock = asyncio.Lock() if is_sqlite(engine) else None
         self._submits: GroupCommit[ServiceJob, ServiceJob] = GroupCommit(self._insert_jobs)
+        self.lease = Lease(engine)
 
     @classmethod
     async def open(cls, url: str) -> Store:
@@ -79,6 +81,7 @@ class Store:
         return cls(engine)
 
     async def close(self) -> None:
+        await self.lease.release()
         await self._engine.dispose()
 
     @property
@@ -188,9 +191,7 @@ class Store:
     async def job(self, job_id: str) -> ServiceJob | None:
         async with self._engine.connect() as conn:
             row = (
-                await conn.execute(
-                    select(jobs.c.status, jobs.c.doc).where(jobs.c.job_id == job_id)
-                )
+                await conn.execute(select(jobs.c.status, jobs.c.doc).where(jobs.c.job_id == job_id))
             ).one_or_none()
         return None if row is None else _job(row.doc, row.status)
 
@@ -327,7 +328,7 @@ class Store:
     async def active_jobs(self) -> list[ServiceJob]:
         return [job async for job in self.stream_active_jobs()]
 
-    async def stream_active_jobs(self) -> AsyncIterator[ServiceJob]:
+    async def stream_active_jobs(self, queue: str | None = None) -> AsyncIterator[ServiceJob]:
         """Every non-terminal job, read in chunks so a million never sit in memory at once."""
         stmt = (
             select(jobs.c.status, jobs.c.doc)
@@ -335,6 +336,8 @@ class Store:
             .order_by(jobs.c.seq)
             .execution_options(yield_per=2000)
         )
+        if queue is not None:
+            stmt = stmt.where(jobs.c.queue == queue)
         async with self._engine.connect() as conn:
             result = await conn.stream(stmt)
             async for row in result:
@@ -372,6 +375,37 @@ class Store:
         stmt = select(func.count()).where(jobs.c.queue == queue, jobs.c.status == status)
         async with self._engine.connect() as conn:
             return int((await conn.execute(stmt)).scalar_one())
+
+    # -- requests from follower replicas to the scheduling leader ---------------------------
+
+    async def request(self, kind: str, job_id: str | None, body: dict[str, Any]) -> None:
+        async with await self._write() as conn:
+            await conn.execute(
+                insert(job_requests).values(kind=kind, job_id=job_id, body=json.dumps(body))
+            )
+
+    async def take_requests(self, limit: int = 1000) -> list[tuple[str, str | None, Any]]:
+        """The oldest requests, removed as they are read (the leader applies them at once)."""
+        async with await self._write() as conn:
+            rows = (
+                await conn.execute(select(job_requests).order_by(job_requests.c.id).limit(limit))
+            ).all()
+            if rows:  # exactly the rows read: ids can commit out of order on PostgreSQL
+                await conn.execute(
+                    delete(job_requests).where(job_requests.c.id.in_([r.id for r in rows]))
+                )
+        return [(row.kind, row.job_id, json.loads(row.body)) for row in rows]
+
+    async def submitted_jobs(self, limit: int = 10_000) -> list[ServiceJob]:
+        """Jobs awaiting admission, oldest first: submits that reached another replica."""
+        stmt = (
+            select(jobs.c.status, jobs.c.doc)
+            .where(jobs.c.status == JobStatus.SUBMITTED.value)
+            .order_by(jobs.c.seq)
+            .limit(limit)
+        )
+        async with self._engine.connect() as conn:
+            return [_job(row.doc, row.status) for row in await conn.execute(stmt)]
 
     async def max_seq(self) -> int:
         async with self._engine.connect() as conn:

@@ -1,0 +1,389 @@
+"""The Store's contract, the same on SQLite and PostgreSQL (real databases, no fakes)."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import itertools
+import uuid
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import pytest
+from sqlalchemy import event
+
+from batchd.domain.arns import Arns
+from batchd.domain.jobs import ServiceJob
+from batchd.domain.resources import (
+    CapacityLimit,
+    JobQueue,
+    QuotaShare,
+    QuotaSharePreemptionConfiguration,
+    QuotaShareResourceSharingConfiguration,
+    SchedulingPolicy,
+    ServiceEnvironment,
+    ServiceEnvironmentOrder,
+)
+from batchd.domain.status import JobStatus
+from batchd.errors import Conflict
+from batchd.storage.store import JobQuery, Store
+
+ARNS = Arns("us-east-1", "123456789012")
+_seq = itertools.count(1)
+
+
+def run(db_url: str, scenario: Callable[[Store], Awaitable[None]]) -> None:
+    async def main() -> None:
+        store = await Store.open(db_url)
+        try:
+            await scenario(store)
+        finally:
+            await store.close()
+
+    asyncio.run(main())
+
+
+def env(name: str, capacity: int = 5) -> ServiceEnvironment:
+    return ServiceEnvironment(
+        service_environment_name=name,
+        service_environment_arn=ARNS.service_environment(name),
+        capacity_limits=(CapacityLimit(capacity, "NUM_INSTANCES"),),
+        tags={"k": "v"},
+    )
+
+
+def queue(name: str) -> JobQueue:
+    return JobQueue(
+        job_queue_name=name,
+        job_queue_arn=ARNS.job_queue(name),
+        priority=1,
+        service_environment_order=(ServiceEnvironmentOrder(1, ARNS.service_environment("e")),),
+    )
+
+
+def share(queue_name: str, name: str) -> QuotaShare:
+    return QuotaShare(
+        quota_share_name=name,
+        quota_share_arn=ARNS.quota_share(queue_name, name),
+        job_queue_arn=ARNS.job_queue(queue_name),
+        capacity_limits=(),
+        resource_sharing_configuration=QuotaShareResourceSharingConfiguration("RESERVE"),
+        preemption_configuration=QuotaSharePreemptionConfiguration("DISABLED"),
+    )
+
+
+def job(
+    name: str = "job",
+    queue_name: str = "q",
+    created_at: int = 1_000,
+    token: str | None = None,
+    status: JobStatus = JobStatus.SUBMITTED,
+    **extra: Any,
+) -> ServiceJob:
+    job_id = str(uuid.uuid4())
+    return ServiceJob(
+        job_id=job_id,
+        job_arn=ARNS.service_job(job_id),
+        job_name=name,
+        job_queue=ARNS.job_queue(queue_name),
+        service_request_payload='{"TrainingJobName": "t"}',
+        created_at=created_at,
+        seq=next(_seq),
+        status=status,
+        client_token=token,
+        **extra,
+    )
+
+
+# -- resources ---------------------------------------------------------------------------
+
+
+def test_resources_are_created_read_saved_listed_and_deleted(db_url: str) -> None:
+    async def scenario(store: Store) -> None:
+        first, second = env("a"), env("b")
+        await store.create(ServiceEnvironment, "a", first, "Service environment")
+        await store.create(ServiceEnvironment, "b", second, "Service environment")
+        assert await store.get(ServiceEnvironment, "a") == first
+        assert await store.get(ServiceEnvironment, "missing") is None
+        assert await store.get(JobQueue, "a") is None, "kinds are separate name spaces"
+
+        changed = dataclasses.replace(first, state="DISABLED", tags={})
+        await store.save(ServiceEnvironment, "a", changed)
+        assert await store.get(ServiceEnvironment, "a") == changed
+
+        listed = await store.resources(ServiceEnvironment)
+        assert [obj for _, obj in listed] == [changed, second], "creation order, not name order"
+        positions = [pos for pos, _ in listed]
+        assert positions == sorted(positions)
+        assert await store.count(ServiceEnvironment) == 2
+
+        await store.delete(ServiceEnvironment, "a")
+        assert await store.get(ServiceEnvironment, "a") is None
+        assert [obj for _, obj in await store.resources(ServiceEnvironment)] == [second]
+        await store.create(ServiceEnvironment, "a", first, "Service environment")
+        assert [
+            o.service_environment_name for _, o in await store.resources(ServiceEnvironment)
+        ] == [
+            "b",
+            "a",
+        ], "a re-created resource is listed as new"
+
+    run(db_url, scenario)
+
+
+def test_a_name_is_unique_per_kind(db_url: str) -> None:
+    async def scenario(store: Store) -> None:
+        await store.create(ServiceEnvironment, "same", env("same", 1), "Service environment")
+        with pytest.raises(Conflict, match="Service environment same already exists"):
+            await store.create(ServiceEnvironment, "same", env("same", 9), "Service environment")
+        assert await store.get(ServiceEnvironment, "same") == env("same", 1)
+        await store.create(JobQueue, "same", queue("same"), "Job queue")
+        policy = SchedulingPolicy(name="same", arn=ARNS.scheduling_policy("same"))
+        await store.create(SchedulingPolicy, "same", policy, "Scheduling policy")
+        assert await store.get(SchedulingPolicy, "same") == policy
+
+    run(db_url, scenario)
+
+
+def test_resource_listing_pages_and_prefixes_are_literal(db_url: str) -> None:
+    async def scenario(store: Store) -> None:
+        for q, s in [("a_b", "one"), ("axb", "two"), ("a_b", "three"), ("a%b", "four")]:
+            await store.create(QuotaShare, f"{q}/{s}", share(q, s), "Quota share")
+        names = [o.quota_share_name for _, o in await store.resources(QuotaShare, prefix="a_b/")]
+        assert names == ["one", "three"], "_ in a prefix is not a wildcard"
+        assert await store.count(QuotaShare, prefix="a_b/") == 2
+        assert await store.count(QuotaShare, prefix="a%b/") == 1
+        first = await store.resources(QuotaShare, limit=2)
+        rest = await store.resources(QuotaShare, after=first[-1][0])
+        assert [o for _, o in first + rest] == [o for _, o in await store.resources(QuotaShare)]
+        assert len(rest) == 2
+
+    run(db_url, scenario)
+
+
+def test_modify_is_atomic_and_writes_nothing_when_the_change_fails(db_url: str) -> None:
+    async def scenario(store: Store) -> None:
+        await store.create(ServiceEnvironment, "e", env("e"), "Service environment")
+
+        def add(key: str) -> Callable[[ServiceEnvironment], ServiceEnvironment]:
+            return lambda e: dataclasses.replace(e, tags={**e.tags, key: "x"})
+
+        await asyncio.gather(
+            *(store.modify(ServiceEnvironment, "e", add(f"t{i}")) for i in range(30))
+        )
+        found = await store.get(ServiceEnvironment, "e")
+        assert found is not None
+        assert found.tags == {"k": "v", **{f"t{i}": "x" for i in range(30)}}
+
+        def refuse(_: ServiceEnvironment) -> ServiceEnvironment:
+            raise Conflict("no")
+
+        with pytest.raises(Conflict):
+            await store.modify(ServiceEnvironment, "e", refuse)
+        assert await store.get(ServiceEnvironment, "e") == found
+        assert await store.modify(ServiceEnvironment, "missing", add("x")) is None
+        assert await store.get(ServiceEnvironment, "missing") is None
+
+    run(db_url, scenario)
+
+
+# -- submitting jobs -----------------------------------------------------------------------
+
+
+def test_concurrent_submits_share_commits_and_are_each_stored_once(db_url: str) -> None:
+    async def scenario(store: Store) -> None:
+        commits = 0
+
+        def count(_conn: Any) -> None:
+            nonlocal commits
+            commits += 1
+
+        # The engine is private; counting its commits is how group commit shows from outside.
+        event.listen(store._engine.sync_engine, "commit", count)
+        jobs = [job(f"j{i}", created_at=1_000 + i) for i in range(200)]
+        stored = await asyncio.gather(*(store.submit(j) for j in jobs))
+        assert stored == jobs
+        assert commits < 20, f"200 concurrent submits took {commits} commits"
+        listed = await store.list_jobs(JobQuery(queue="q", limit=1_000))
+        assert sorted(j.job_id for j in listed) == sorted(j.job_id for j in jobs)
+        for original in jobs[:5]:
+            assert await store.job(original.job_id) == original
+
+    run(db_url, scenario)
+
+
+def test_a_client_token_repeated_in_one_batch_returns_the_first_job(db_url: str) -> None:
+    async def scenario(store: Store) -> None:
+        first, twin, other = job("a", token="t1"), job("b", token="t1"), job("c", token="t2")
+        plain = job("d")
+        stored = await asyncio.gather(*(store.submit(j) for j in (first, twin, other, plain)))
+        assert stored == [first, first, other, plain]
+        assert await store.job(twin.job_id) is None
+        assert await store.job_by_token("t1") == first
+        assert await store.job_by_token("t2") == other
+        assert await store.job_by_token("t3") is None
+
+    run(db_url, scenario)
+
+
+def test_a_client_token_repeated_in_a_later_batch_returns_the_first_job(db_url: str) -> None:
+    async def scenario(store: Store) -> None:
+        first = job("a", token="tok")
+        assert await store.submit(first) == first
+        later = job("b", token="tok", created_at=2_000)
+        assert await store.submit(later) == first
+        assert await store.job(later.job_id) is None
+        listed = await store.list_jobs(JobQuery(queue="q", limit=10))
+        assert [j.job_id for j in listed] == [first.job_id]
+
+    run(db_url, scenario)
+
+
+def test_a_failed_batch_fails_each_of_its_submitters_and_the_next_batch_works(
+    db_url: str,
+) -> None:
+    async def scenario(store: Store) -> None:
+        good, other = job("good"), job("other")
+        broken = dataclasses.replace(job("broken"), created_at=None)  # type: ignore[arg-type]
+        results = await asyncio.gather(
+            *(store.submit(j) for j in (good, broken, other)), return_exceptions=True
+        )
+        assert all(isinstance(r, Exception) for r in results), results
+        assert await store.job(good.job_id) is None, "a failed batch stores nothing"
+        assert await store.job(other.job_id) is None
+        assert await store.submit(good) == good
+        assert await store.job(good.job_id) == good
+
+    run(db_url, scenario)
+
+
+# -- listing jobs --------------------------------------------------------------------------
+
+
+def test_list_jobs_pages_newest_first_by_keyset_with_ties_broken_by_id(db_url: str) -> None:
+    async def scenario(store: Store) -> None:
+        jobs = [job(f"j{i}", created_at=1_000 + i // 4) for i in range(30)]
+        jobs.append(job("elsewhere", queue_name="other"))
+        await asyncio.gather(*(store.submit(j) for j in jobs))
+        expected = sorted(
+            (j for j in jobs if j.queue_name == "q"),
+            key=lambda j: (j.created_at, j.job_id),
+            reverse=True,
+        )
+        pages: list[list[ServiceJob]] = []
+        after: tuple[int, str] | None = None
+        while True:
+            page = await store.list_jobs(JobQuery(queue="q", limit=7, after=after))
+            if not page:
+                break
+            pages.append(page)
+            after = (page[-1].created_at, page[-1].job_id)
+        assert [len(p) for p in pages] == [7, 7, 7, 7, 2]
+        assert [j.job_id for p in pages for j in p] == [j.job_id for j in expected]
+
+    run(db_url, scenario)
+
+
+def test_list_jobs_filters(db_url: str) -> None:
+    async def scenario(store: Store) -> None:
+        made = {
+            "Train_1": job("Train_1", created_at=100),
+            "trainX1": job("trainX1", created_at=200, share_identifier="teamA"),
+            "train_10": job("train_10", created_at=300, quota_share_name="red"),
+            "other": job("other", created_at=400, status=JobStatus.RUNNABLE),
+        }
+        for j in made.values():
+            await store.submit(j)
+
+        async def names(**query: Any) -> list[str]:
+            return [
+                j.job_name for j in await store.list_jobs(JobQuery(queue="q", limit=50, **query))
+            ]
+
+        assert await names() == ["other", "train_10", "trainX1", "Train_1"]
+        assert await names(statuses=("RUNNABLE",)) == ["other"]
+        assert await names(statuses=("SUBMITTED", "RUNNABLE")) == await names()
+        assert await names(statuses=("RUNNING",)) == []
+        assert await names(name="train_1") == ["Train_1"]
+        assert await names(name="train_1", name_prefix=True) == ["train_10", "Train_1"]
+        assert await names(name="train", name_prefix=True) == ["train_10", "trainX1", "Train_1"]
+        assert await names(created_before=300) == ["trainX1", "Train_1"]
+        assert await names(created_after=300) == ["other"]
+        assert await names(created_after=100, created_before=400) == ["train_10", "trainX1"]
+        assert await names(share_identifier="teamA") == ["trainX1"]
+        assert await names(quota_share_name="red") == ["train_10"]
+        assert await names(quota_share_name="red", statuses=("RUNNABLE",)) == []
+
+    run(db_url, scenario)
+
+
+# -- saving and recovering jobs --------------------------------------------------------------
+
+
+def test_save_jobs_writes_status_and_document_together(db_url: str) -> None:
+    async def scenario(store: Store) -> None:
+        jobs = [job(f"j{i}") for i in range(3)]
+        for j in jobs:
+            await store.submit(j)
+        changed = [
+            dataclasses.replace(jobs[0], status=JobStatus.RUNNABLE, status_reason="waiting"),
+            dataclasses.replace(
+                jobs[1], status=JobStatus.FAILED, is_terminated=True, stopped_at=5, tags={"a": "b"}
+            ),
+        ]
+        await store.save_jobs(changed)
+        await store.save_jobs([])
+        assert await store.job(jobs[0].job_id) == changed[0]
+        assert await store.job(jobs[1].job_id) == changed[1]
+        assert await store.job(jobs[2].job_id) == jobs[2]
+        failed = await store.list_jobs(JobQuery(queue="q", limit=10, statuses=("FAILED",)))
+        assert failed == [changed[1]]
+        assert await store.count_jobs(queue="q", status="SUBMITTED") == 1
+        assert await store.count_jobs(queue="q", status="RUNNABLE") == 1
+
+    run(db_url, scenario)
+
+
+def test_active_jobs_are_the_unfinished_ones_in_submission_order(db_url: str) -> None:
+    async def scenario(store: Store) -> None:
+        statuses = [
+            JobStatus.SUBMITTED,
+            JobStatus.RUNNABLE,
+            JobStatus.SCHEDULED,
+            JobStatus.STARTING,
+            JobStatus.RUNNING,
+            JobStatus.SUCCEEDED,
+            JobStatus.FAILED,
+        ]
+        jobs = [
+            job(s.value, status=s, share_identifier=f"s{i % 2}") for i, s in enumerate(statuses)
+        ]
+        for j in reversed(jobs):
+            await store.submit(j)
+        active = await store.active_jobs()
+        assert [j.job_name for j in active] == [s.value for s in statuses[:5]]
+        assert await store.active_in(queue="q") == 5
+        assert await store.active_in(queue="other") == 0
+        assert await store.active_share_identifiers("q", 10) == {"s0", "s1"}
+        assert len(await store.active_share_identifiers("q", 1)) == 1
+        assert await store.max_seq() == max(j.seq for j in jobs)
+        await store.save_jobs([dataclasses.replace(active[0], status=JobStatus.FAILED)])
+        assert [j.job_id for j in await store.active_jobs()] == [j.job_id for j in active[1:]]
+
+    run(db_url, scenario)
+
+
+def test_everything_stored_is_there_after_reopening(db_url: str) -> None:
+    stored: dict[str, Any] = {}
+
+    async def write(store: Store) -> None:
+        await store.create(ServiceEnvironment, "e", env("e"), "Service environment")
+        stored["job"] = await store.submit(job("durable", token="keep"))
+
+    async def read(store: Store) -> None:
+        assert await store.get(ServiceEnvironment, "e") == env("e")
+        assert await store.job(stored["job"].job_id) == stored["job"]
+        assert await store.job_by_token("keep") == stored["job"]
+
+    run(db_url, write)
+    run(db_url, read)
