@@ -76,8 +76,8 @@ class BatchApi:
             body = await read_body(request, _MAX_BODY)
             if self.verifier is not None:
                 self.authenticate(request, body)
-            if target:
-                result = await self._sagemaker(request, target, body)
+            if service == "sagemaker":
+                result = await self._sagemaker(request, target or "", body)
             else:
                 result = await self._handle(request, body)
             return _json(200, result, request_id, media_type=media)

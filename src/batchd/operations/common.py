@@ -62,14 +62,14 @@ def quota_share_key(queue: str, share: str) -> str:
     return f"{queue}/{share}"
 
 
-async def find_quota_share(ctx: Context, arn: str) -> QuotaShare:
+async def find_quota_share(ctx: Context, arn: str, member: str = "quotaShareArn") -> QuotaShare:
     rest = ctx.arns.resource_of(arn, "job-queue") or ""
     queue, _, share = rest.partition("/quota-share/")
     found = None
     if queue and share and "/" not in share:
         found = await ctx.store.get(QuotaShare, quota_share_key(queue, share))
     if found is None:
-        raise NotFound(f"quotaShareArn: quota share {arn} does not exist")
+        raise NotFound(f"{member}: quota share {arn} does not exist")
     return found
 
 

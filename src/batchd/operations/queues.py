@@ -214,5 +214,6 @@ async def delete(ctx: Context, params: Params) -> Any:
         await ctx.store.delete(QuotaShare, f"{name}/{share.quota_share_name}")
     await ctx.store.delete(JobQueue, name)
     await ctx.control.terminate_queued("Job queue deleted", name)
+    await ctx.store.retire_queue(name, f"#deleted-{ctx.clock.now_ms()}")
     await ctx.control.configuration_changed()
     return {}

@@ -36,7 +36,7 @@ async def _resource(ctx: Context, arn: str) -> tuple[type[Any], str, Tagged] | N
         return SchedulingPolicy, policy.name, policy
     rest = ctx.arns.resource_of(arn, "job-queue")
     if rest is not None and "/quota-share/" in rest:
-        share = await find_quota_share(ctx, arn)
+        share = await find_quota_share(ctx, arn, "resourceArn")
         key = quota_share_key(rest.split("/", 1)[0], share.quota_share_name)
         return QuotaShare, key, share
     if rest is not None:
@@ -49,6 +49,7 @@ def _merged(
     old: dict[str, str], add: dict[str, str] | None, drop: list[str] | None
 ) -> dict[str, str]:
     tags = {**old, **check_tags(add)}
+    check_tags(dict.fromkeys(drop or [], ""))  # aws: keys can be neither set nor removed
     for key in drop or []:
         tags.pop(key, None)
     if len(tags) > _MAX_TAGS:

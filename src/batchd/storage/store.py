@@ -371,6 +371,14 @@ class Store:
         async with self._engine.connect() as conn:
             return {s for s in (await conn.execute(stmt)).scalars() if s is not None}
 
+    async def retire_queue(self, queue: str, suffix: str) -> None:
+        """Detach a deleted queue's jobs from its name, so a new queue of that name starts
+        empty; the jobs keep their ARNs and stay describable."""
+        async with await self._write() as conn:
+            await conn.execute(
+                update(jobs).where(jobs.c.queue == queue).values(queue=f"{queue}{suffix}")
+            )
+
     async def count_jobs(self, *, queue: str, status: str) -> int:
         stmt = select(func.count()).where(jobs.c.queue == queue, jobs.c.status == status)
         async with self._engine.connect() as conn:
