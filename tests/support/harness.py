@@ -18,7 +18,7 @@ from typing import Any, TypeVar
 from batchd.api import app as _app  # noqa: F401  (registers every operation)
 from batchd.backends.fake import FakeBackend
 from batchd.domain.arns import Arns
-from batchd.operations.context import Context
+from batchd.operations.context import Context, Limits
 from batchd.operations.registry import HANDLERS
 from batchd.protocol.model import batch_model
 from batchd.protocol.serialize import serialize
@@ -55,7 +55,7 @@ class CountingIds:
 
 
 class Harness:
-    def __init__(self, db_url: str) -> None:
+    def __init__(self, db_url: str, limits: Limits | None = None) -> None:
         self.loop = asyncio.new_event_loop()
         self.clock = ManualClock()
         self.store = self.run(Store.open(db_url))
@@ -65,7 +65,10 @@ class Harness:
             self.store, self.arns, self.clock, CountingIds(), {"fake": self.backend}, "fake"
         )
         self.run(self.runtime.start(loop=False))
-        self.ctx = Context(self.store, self.arns, self.clock, self.runtime.ids, self.runtime)
+        self.limits = limits or Limits()
+        self.ctx = Context(
+            self.store, self.arns, self.clock, self.runtime.ids, self.runtime, self.limits
+        )
 
     def run(self, coro: Awaitable[T]) -> T:
         return self.loop.run_until_complete(coro)
@@ -94,7 +97,9 @@ class Harness:
             self.store, self.arns, self.clock, CountingIds(), {"fake": self.backend}, "fake"
         )
         self.run(self.runtime.start(loop=False))
-        self.ctx = Context(self.store, self.arns, self.clock, self.runtime.ids, self.runtime)
+        self.ctx = Context(
+            self.store, self.arns, self.clock, self.runtime.ids, self.runtime, self.limits
+        )
 
     # -- conveniences ------------------------------------------------------------------------
 
