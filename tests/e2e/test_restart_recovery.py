@@ -271,16 +271,24 @@ def first_run(server: ServerProcess, workdir: Path) -> tuple[dict[str, str], dic
             reach(label, wanted)
         wait_for(lambda: len(recorded_pids(jobs_dir, "")) == 4, timeout=15)
 
-        faked("fake-once", "fake-wide", 1, 3)
+        before = {label: status(label) for label in ids}
+
+        # Fake jobs end on their own: submit them together, kill as soon as they are RUNNING.
+        # attempts=1 never reruns, so it may be long; the others rerun their full duration.
+        faked("fake-once", "fake-wide", 1, 60)
         faked("fake-retry", "fake-wide", 2, 3)
         for i in (1, 2, 3):
-            faked(f"ftight-{i}", "fake-tight", 2, 2)
-            if i < 3:
-                reach(f"ftight-{i}", "RUNNING")
-        reach("fake-once", "RUNNING")
-        reach("fake-retry", "RUNNING")
-        reach("ftight-3", "RUNNABLE")
-        before = {label: status(label) for label in ids}
+            faked(f"ftight-{i}", "fake-tight", 2, 3)
+
+        def two_of_three_running() -> dict[str, str] | None:
+            states = {t: status(t) for t in ("ftight-1", "ftight-2", "ftight-3")}
+            wanted = ["RUNNABLE", "RUNNING", "RUNNING"]
+            return states if sorted(states.values()) == wanted else None
+
+        before.update(wait_for(two_of_three_running, timeout=15))
+        for label in ("fake-once", "fake-retry"):
+            reach(label, "RUNNING")
+            before[label] = "RUNNING"
         # A burst, killed wherever it is (SUBMITTED ... RUNNING, maybe mid-spawn).
         local("burst-local", "local-wide", 2)
         faked("burst-fake-1", "fake-wide", 2, 1)
@@ -324,7 +332,6 @@ def test_jobs_in_flight_recover_after_sigkill(db_url: str, workdir: Path) -> Non
     with HangingEndpoint() as s3:
         server.extra = (*common, "--container-runtime", "docker", "--s3-endpoint-url", s3.url)
         ids, before, old = first_run(server, workdir)
-    assert before["fake-once"] == "RUNNING" and before["ftight-1"] == "RUNNING", before
     assert len(old) >= 12
     assert all(alive(pid, start) for pid, start in old), "the kill leaves orphans to recover"
     assert len(job_processes(jobs_dir)) >= len(old)
@@ -334,7 +341,8 @@ def test_jobs_in_flight_recover_after_sigkill(db_url: str, workdir: Path) -> Non
     server.start()
     try:
         ended, peak = recover(server, ids)
-        assert peak == {"local-tight": 2, "fake-tight": 2, "processes": 2}, peak
+        assert peak["local-tight"] == 2 and peak["fake-tight"] == 2, peak  # never above
+        assert 1 <= peak["processes"] <= 2, peak
         assert not [p for p in old if alive(*p)], "a process from before the kill survived"
         assert job_processes(jobs_dir) == [], "a process of some attempt is still running"
         batch = server.client()
@@ -362,14 +370,16 @@ def test_jobs_in_flight_recover_after_sigkill(db_url: str, workdir: Path) -> Non
     for label in ("starting", "running-retry", "tight-1", "tight-2"):
         assert outcome(label) == ("SUCCEEDED", 2), ended[label]
         lost_first(label)
-    for label in ("fake-retry", "ftight-1", "ftight-2"):
+    ran = [t for t in ("ftight-1", "ftight-2", "ftight-3") if before[t] == "RUNNING"]
+    for label in ("fake-retry", *ran):
         assert outcome(label) == ("SUCCEEDED", 2), ended[label]
         lost_first(label)
     lost_first("starting", "(it had not started any process yet)")
     lost_first("running-retry", "(3 leftover processes were stopped)")
     # The queued jobs ran once a slot freed; the burst ended well wherever it was caught.
     assert outcome("tight-3") == ("SUCCEEDED", 1)
-    assert outcome("ftight-3") == ("SUCCEEDED", 1)
+    [waited] = [t for t in ("ftight-1", "ftight-2", "ftight-3") if before[t] == "RUNNABLE"]
+    assert outcome(waited) == ("SUCCEEDED", 1)
     for label in ("burst-local", "burst-fake-1", "burst-fake-2"):
         assert ended[label]["status"] == "SUCCEEDED", ended[label]
     summary = {"before": before, "processes_checked": len(old), "peak": peak}

@@ -4,7 +4,8 @@ Modules, one noun each: ``payload`` (the request, validated), ``workspace`` (the
 tree and config files), ``channels`` and ``sourcedir`` (input staging), ``hostnames`` (making
 ``algo-N`` resolve), ``commands`` (what runs, with which environment), ``processes`` (process
 groups, logs, stop), ``artifacts`` (model and output upload), ``attempt`` (one attempt's
-lifecycle) and ``backend`` (``LocalBackend``, the ``Backend`` protocol).
+lifecycle), ``recovery`` (records of running attempts, and stopping what a killed server left
+running) and ``backend`` (``LocalBackend``, the ``Backend`` protocol).
 """
 
 from batchd.backends.local.backend import LocalBackend

@@ -6,6 +6,8 @@ staging inputs, packing artifacts) runs in threads; processes are awaited on the
 and training; when it runs out, or ``request_stop`` is called, every host's process group gets
 SIGTERM, then SIGKILL after the grace period, and the attempt ends STOPPED with its artifacts
 packed. The job succeeds only if every host exits 0; the first host to fail stops the others.
+Every phase change and every launched host is written to the attempt's ``Journal`` (see
+``recovery``), so a server started after a crash can find and stop what this one left.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from batchd.backends.local.commands import HostCommand, Launcher
 from batchd.backends.local.hostnames import HostsFile
 from batchd.backends.local.payload import TrainingRequest
 from batchd.backends.local.processes import HostProcess, SpawnError
+from batchd.backends.local.recovery import Journal
 from batchd.backends.local.sourcedir import UnsafeArchiveError, stage_source
 from batchd.backends.local.workspace import Workspace
 from batchd.objectstore import ObjectStore, ObjectStoreError
@@ -71,8 +74,10 @@ class Attempt:
         request: TrainingRequest,
         workspace: Workspace,
         settings: AttemptSettings,
+        journal: Journal | None = None,
     ) -> None:
         self.spec = spec
+        self.journal = journal
         self.request = request
         self.workspace = workspace
         self.settings = settings
@@ -121,6 +126,8 @@ class Attempt:
     def _enter(self, phase: TrainingPhase) -> None:
         self.phase = phase
         self.at_ms = self.settings.clock_ms()
+        if self.journal is not None:
+            self.journal.phase(self.progress())
         self.settings.wake()
 
     async def _run(self) -> _Outcome:
@@ -195,6 +202,8 @@ class Attempt:
                 cleanup=command.cleanup,
             )
             self.hosts.append(process)
+            if self.journal is not None:
+                self.journal.launched(host, process.pid, command.cleanup)
 
     async def _in_thread_until_interrupted(self, work: Callable[[], _T]) -> _T:
         """Run ``work`` in a thread; raise _Interrupted on a stop request or the deadline."""

@@ -6,9 +6,15 @@ only signals the attempt's task. Every phase change calls ``wake``.
 
 ``close`` stops everything: every live attempt's process groups get SIGTERM, then SIGKILL after
 ``stop_grace_seconds``, and their tasks end without a terminal report (artifacts are not packed).
-After a restart the runtime finds those jobs LOST, which is what ``poll`` answers for names this
-instance does not know. Terminal attempts are remembered (the newest ``keep_finished`` of them)
-so a late poll still sees their outcome.
+Terminal attempts are remembered (the newest ``keep_finished`` of them) so a late poll still sees
+their outcome.
+
+Restart recovery (see ``recovery``): at construction the backend finds the attempts a previous
+server run left unfinished, stops their leftover processes in the background (SIGTERM, SIGKILL
+after ``stop_grace_seconds``) and then reports them LOST, so the runtime retries them per their
+retryStrategy; until then ``poll`` reports their recorded phase, so they keep their capacity.
+An attempt that ended before the crash is reported with its recorded outcome. Other names this
+instance does not know are LOST.
 """
 
 from __future__ import annotations
@@ -23,7 +29,8 @@ from batchd.backends.base import LaunchError, LaunchSpec, Progress, TrainingPhas
 from batchd.backends.local.attempt import Attempt, AttemptSettings
 from batchd.backends.local.commands import Launcher, check_runtime
 from batchd.backends.local.hostnames import HostsFile
-from batchd.backends.local.payload import InvalidRequest, parse_request
+from batchd.backends.local.payload import InvalidRequest, check_job_name, parse_request
+from batchd.backends.local.recovery import Journal, Ledger, Leftover, Reaper, lost_reason
 from batchd.backends.local.workspace import Workspace, attempt_log_files
 from batchd.clock import Clock, SystemClock
 from batchd.objectstore import ObjectStore
@@ -87,6 +94,15 @@ class LocalBackend:
         self._finished: collections.deque[str] = collections.deque()
         self._keep_finished = keep_finished
         self._closed = False
+        self._clock_ms = self._settings.clock_ms
+        self._wake = wake
+        self._ledger = Ledger(self.data_dir)
+        leftovers, ended = self._ledger.find_leftovers()
+        self._recovered: dict[str, Progress] = {p.training_job_name: p for p in ended}
+        self._recovered.update((each.name, each.progress()) for each in leftovers)
+        self._leftovers = leftovers
+        self._reaper: asyncio.Task[None] | None = None
+        self._reap_leftovers()
 
     @classmethod
     def from_settings(cls, settings: Settings, wake: Wake) -> LocalBackend:
@@ -112,13 +128,15 @@ class LocalBackend:
         except InvalidRequest as err:
             raise LaunchError(err.code, err.message) from err
         name = request.name
-        if name in self._attempts:
+        self._reap_leftovers()
+        if name in self._attempts or name in self._recovered:
             raise LaunchError("ResourceInUse", f"Training job {name} already exists")
         workspace = Workspace.of(self.data_dir, name)
-        attempt = Attempt(spec, request, workspace, self._settings)
+        journal = self._ledger.journal(name, workspace.job_dir)
+        attempt = Attempt(spec, request, workspace, self._settings, journal)
         self._attempts[name] = attempt  # claims the name across the await below
         try:
-            await asyncio.to_thread(Workspace.reserve, self.data_dir, name)
+            await asyncio.to_thread(self._reserve, name, journal)
         except InvalidRequest as err:
             del self._attempts[name]
             raise LaunchError(err.code, err.message) from err
@@ -128,6 +146,10 @@ class LocalBackend:
                 "InternalFailure", f"cannot create {workspace.job_dir}: {err}"
             ) from err
         self._tasks[name] = asyncio.create_task(self._drive(attempt), name=f"local:{name}")
+
+    def _reserve(self, name: str, journal: Journal) -> None:
+        Workspace.reserve(self.data_dir, name)
+        journal.open(self._clock_ms())
 
     async def _drive(self, attempt: Attempt) -> None:
         name = attempt.request.name
@@ -140,17 +162,41 @@ class LocalBackend:
             self._attempts.pop(self._finished.popleft(), None)
 
     async def poll(self, training_job_names: Sequence[str]) -> Sequence[Progress]:
+        self._reap_leftovers()
+        unknown = [
+            name
+            for name in training_job_names
+            if name not in self._attempts and name not in self._recovered
+        ]
+        if unknown:
+            for name, outcome in await asyncio.to_thread(self._recorded_outcomes, unknown):
+                self._recovered[name] = outcome
         return [self.describe(name) for name in training_job_names]
+
+    def _recorded_outcomes(self, names: Sequence[str]) -> list[tuple[str, Progress]]:
+        """Outcomes a previous run recorded for ``names`` before the runtime saw them."""
+        found = []
+        for name in names:
+            try:
+                outcome = self._ledger.finished(check_job_name(name))
+            except InvalidRequest:
+                continue
+            if outcome is not None:
+                found.append((name, outcome))
+        return found
 
     def describe(self, name: str) -> Progress:
         """One job's current state, without I/O (what ``poll`` reports for it)."""
         attempt = self._attempts.get(name)
         if attempt is not None:
             return attempt.progress()
+        recovered = self._recovered.get(name)
+        if recovered is not None:
+            return recovered
         return Progress(
             training_job_name=name,
             phase=TrainingPhase.LOST,
-            failure_reason=f"InternalServerError: the local backend has no record of {name}",
+            failure_reason=lost_reason(name, "the local backend has no record of it"),
         )
 
     async def stop(self, training_job_name: str) -> None:
@@ -159,12 +205,40 @@ class LocalBackend:
             attempt.request_stop()
 
     async def close(self) -> None:
-        """Kill every live attempt (SIGTERM, SIGKILL after the grace period) and wait."""
+        """Kill every live attempt (SIGTERM, SIGKILL after the grace period) and wait, also
+        for the leftovers of a previous run being stopped."""
         self._closed = True
+        self._reap_leftovers()
         tasks = list(self._tasks.values())
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+        if self._reaper is not None:
+            await asyncio.gather(self._reaper, return_exceptions=True)
+        self._ledger.retire()
+
+    def _reap_leftovers(self) -> None:
+        """Start stopping the previous run's leftovers, once an event loop runs."""
+        if self._reaper is not None or not self._leftovers:
+            return
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:
+            return
+        reaper = Reaper(self._leftovers, self._settings.stop_grace_seconds, self._reaped)
+        self._leftovers = []
+        self._reaper = asyncio.create_task(reaper.run(), name="local:recovery")
+
+    def _reaped(self, leftover: Leftover, reason: str) -> None:
+        lost = Progress(
+            training_job_name=leftover.name,
+            phase=TrainingPhase.LOST,
+            failure_reason=reason,
+            at_ms=self._clock_ms(),
+        )
+        self._recovered[leftover.name] = lost
+        self._ledger.ended(leftover, lost)
+        self._wake()
 
     def log_files(self, training_job_name: str) -> list[Path]:
         """The attempt's log files (``logs/algo-N.log``), ``algo-1`` first."""
@@ -179,6 +253,11 @@ class LocalBackend:
         if attempt is None:
             return []
         return [host.pgid for host in attempt.hosts if not host.finished]
+
+    @property
+    def recovering(self) -> bool:
+        """Whether leftovers of a previous run are still being stopped."""
+        return bool(self._leftovers) or (self._reaper is not None and not self._reaper.done())
 
     async def _check_runtime(self) -> str | None:
         runtime = self._launcher.container_runtime

@@ -1,0 +1,613 @@
+"""Restart recovery: what a killed server left running is found, stopped and reported.
+
+Choice: *reaping*, not re-adoption. Every host process has the server as its parent, and the
+server's event loop is the only reader of its stderr pipe. Once the server is gone, the host's
+next write to stderr fails (EPIPE), its exit status goes to init, and a new server cannot
+``wait()`` for a process it did not fork. Re-adopting running hosts would need a supervisor
+process per host that owns the pipe and writes the exit status to a file; until that exists,
+a leftover attempt is stopped and reported LOST, and the runtime retries it per the job's
+retryStrategy. Two cases are still recovered without loss: an attempt that reached a terminal
+phase before the crash is reported with its recorded outcome (artifacts included), even if the
+runtime had not yet seen it.
+
+What is written while an attempt runs (small files, replaced atomically):
+
+- ``<data_dir>/jobs/.unfinished/<name>``: an empty marker, from the moment the attempt's
+  directory is reserved until the attempt reaches a terminal phase (it stays when the server is
+  killed or closed first). Job names never contain a dot, so it cannot clash with a job.
+- ``<job_dir>/attempt.json``: the owner (server pid, its start time and a per-backend id), the
+  boot id, the phase and when it was entered, every launched host's pid (its process group and
+  session id) with the start time from ``/proc/<pid>/stat`` and its cleanup command, and at the
+  end the outcome.
+
+At construction the backend reads the markers (``find_leftovers``). An attempt whose owner still
+runs (another server on the same data directory, or an open backend in this process) is left
+alone. The others are leftovers: ``Reaper`` sends their processes SIGTERM, SIGKILL after
+``stop_grace_seconds`` and again until none is left (bounded), runs their cleanup commands, and
+reports them LOST with a reason that starts like the runtime's own ("InternalServerError:
+training job ... was lost; the batchd server restarted while it ran"), so ``evaluateOnExit``
+patterns match both. Until then ``poll`` keeps reporting the recorded phase: the job keeps its
+capacity while its old processes may still run, and a retry never overlaps them.
+
+Which processes are ours (nothing batchd did not start is ever signalled):
+
+- a recorded host leader whose start time equals the recorded one, in the same boot, and which
+  still leads its own session and group (alive or a zombie, it holds the group id): the whole
+  group is signalled;
+- any other process whose environment carries ``TRAINING_JOB_NAME=<name>`` (unique per attempt)
+  and, if it has one, a ``SAGEMAKER_BASE_DIR`` inside the attempt's directory: a host spawned just
+  before the crash and not recorded yet, a descendant that left its group with ``setsid``, the
+  rest of a group whose leader already exited, or a container client.
+
+A single process is signalled through a pidfd opened before its start time is checked again, so
+a recycled pid is never hit. Without ``/proc`` (not Linux) nothing can be verified: leftovers are
+reported LOST at once and nothing is signalled.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import os
+import signal
+import uuid
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from batchd.backends.base import Progress, TrainingPhase
+
+__all__ = [
+    "Journal",
+    "Ledger",
+    "Leftover",
+    "ProcStat",
+    "Reaper",
+    "lost_reason",
+    "read_stat",
+]
+
+_log = logging.getLogger(__name__)
+
+RECORD_FILE = "attempt.json"
+UNFINISHED_DIR = ".unfinished"
+_VERSION = 1
+_PROC = Path("/proc")
+_POLL_SECONDS = 0.1
+_KILL_PATIENCE_SECONDS = 10.0
+_CLEANUP_TIMEOUT_SECONDS = 60.0
+_LIVE_OWNERS: set[str] = set()  # ids of the open backends of this process
+
+
+def lost_reason(name: str, detail: str) -> str:
+    """The FailureReason of a leftover attempt (the runtime prefixes Batch's text)."""
+    return (
+        f"InternalServerError: training job {name} was lost; "
+        f"the batchd server restarted while it ran ({detail})"
+    )
+
+
+# -- /proc ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ProcStat:
+    """The fields of ``/proc/<pid>/stat`` recovery needs; ``start`` is in clock ticks."""
+
+    pid: int
+    state: str
+    pgid: int
+    sid: int
+    start: int
+
+    @property
+    def zombie(self) -> bool:
+        return self.state in ("Z", "X")
+
+
+def read_stat(pid: int) -> ProcStat | None:
+    """The process's stat line, or None if there is no such process (or no ``/proc``)."""
+    try:
+        raw = (_PROC / str(pid) / "stat").read_bytes()
+    except OSError:
+        return None
+    try:
+        fields = raw.rsplit(b")", 1)[1].split()
+        return ProcStat(pid, fields[0].decode(), int(fields[2]), int(fields[3]), int(fields[19]))
+    except (IndexError, ValueError):
+        return None
+
+
+def proc_available() -> bool:
+    return (_PROC / "self" / "stat").exists()
+
+
+def boot_id() -> str | None:
+    try:
+        return (_PROC / "sys" / "kernel" / "random" / "boot_id").read_text().strip() or None
+    except OSError:
+        return None
+
+
+def _job_marks(pid: int) -> tuple[str | None, str | None]:
+    """``TRAINING_JOB_NAME`` and ``SAGEMAKER_BASE_DIR`` of a process's environment, if any."""
+    try:
+        data = (_PROC / str(pid) / "environ").read_bytes()
+    except OSError:  # gone, or another user's: not ours to judge
+        return None, None
+    if b"TRAINING_JOB_NAME=" not in data:
+        return None, None
+    name = base = None
+    for entry in data.split(b"\0"):
+        if entry.startswith(b"TRAINING_JOB_NAME="):
+            name = entry.partition(b"=")[2].decode("utf-8", "replace")
+        elif entry.startswith(b"SAGEMAKER_BASE_DIR="):
+            base = entry.partition(b"=")[2].decode("utf-8", "replace")
+    return name, base
+
+
+@dataclass(frozen=True)
+class _Process:
+    stat: ProcStat
+    job: str | None
+    base: str | None
+
+
+class ProcessTable:
+    """A snapshot of this machine's live (non-zombie) processes with their job marks."""
+
+    def __init__(self, processes: Sequence[_Process]) -> None:
+        self.processes = processes
+
+    @classmethod
+    def scan(cls, marks: dict[tuple[int, int], tuple[str | None, str | None]]) -> ProcessTable:
+        """Read ``/proc`` (blocking). ``marks`` caches environments by (pid, start time)."""
+        own = os.getpid()
+        found: list[_Process] = []
+        try:
+            entries = os.listdir(_PROC)
+        except OSError:
+            return cls(())
+        for entry in entries:
+            if not entry.isdigit() or int(entry) == own:
+                continue
+            stat = read_stat(int(entry))
+            if stat is None or stat.zombie:
+                continue
+            key = (stat.pid, stat.start)
+            if key not in marks:
+                marks[key] = _job_marks(stat.pid)
+            job, base = marks[key]
+            found.append(_Process(stat, job, base))
+        return cls(found)
+
+    def of(self, leftover: Leftover) -> _Targets:
+        """The processes of ``leftover`` that are still alive."""
+        groups = tuple(
+            (pgid, start)
+            for pgid, start in leftover.leaders
+            if start is not None and _leads(pgid, start)
+        )
+        in_groups = {pgid for pgid, _ in groups}
+        members: dict[int, int] = {}
+        singles: dict[int, int] = {}
+        for process in self.processes:
+            stat = process.stat
+            if stat.pgid in in_groups:
+                members[stat.pid] = stat.start
+            elif leftover.owns(process.job, process.base):
+                singles[stat.pid] = stat.start
+        return _Targets(groups, members, singles)
+
+
+def _leads(pgid: int, start: int) -> bool:
+    """Whether the recorded leader still holds its group: same process, own session."""
+    stat = read_stat(pgid)
+    return stat is not None and stat.start == start and stat.pgid == pgid and stat.sid == pgid
+
+
+def _signal_process(pid: int, start: int, signum: int) -> None:
+    """Signal ``pid`` only if it is still the process that started at ``start``."""
+    opener = getattr(os, "pidfd_open", None)
+    if opener is None:  # no pidfds: the check and the kill are not atomic, but close together
+        stat = read_stat(pid)
+        if stat is not None and stat.start == start:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(pid, signum)
+        return
+    try:
+        fd = opener(pid)
+    except OSError:
+        return
+    try:
+        stat = read_stat(pid)
+        if stat is not None and stat.start == start:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                signal.pidfd_send_signal(fd, signum)
+    finally:
+        os.close(fd)
+
+
+@dataclass(frozen=True)
+class _Targets:
+    groups: tuple[tuple[int, int], ...]  # verified (pgid, leader start)
+    members: Mapping[int, int]  # pid -> start, in a verified group
+    singles: Mapping[int, int]  # pid -> start, matched by environment only
+
+    def __bool__(self) -> bool:
+        return bool(self.members or self.singles)
+
+    @property
+    def pids(self) -> set[int]:
+        return set(self.members) | set(self.singles)
+
+    def send(self, signum: int) -> None:
+        for pgid, start in self.groups:
+            if _leads(pgid, start):
+                with contextlib.suppress(ProcessLookupError, PermissionError):
+                    os.killpg(pgid, signum)
+        for pid, start in self.singles.items():
+            _signal_process(pid, start, signum)
+
+
+# -- records ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Leftover:
+    """An unfinished attempt of a previous server run."""
+
+    name: str
+    job_dir: Path
+    phase: TrainingPhase
+    at_ms: int | None
+    leaders: tuple[tuple[int, int | None], ...]  # (pid = pgid, start) of this boot
+    cleanups: tuple[tuple[str, ...], ...]
+    launched: bool  # whether the record lists any host
+
+    def owns(self, job: str | None, base: str | None) -> bool:
+        if job != self.name:
+            return False
+        root = str(self.job_dir)
+        return base is None or base == root or base.startswith(root + os.sep)
+
+    def progress(self) -> Progress:
+        """What ``poll`` says while the leftover is being stopped: its recorded phase."""
+        return Progress(training_job_name=self.name, phase=self.phase, at_ms=self.at_ms)
+
+
+def _write_json(path: Path, value: Mapping[str, Any]) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(json.dumps(value, indent=1), encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def _read_record(job_dir: Path) -> dict[str, Any] | None:
+    try:
+        record = json.loads((job_dir / RECORD_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return record if isinstance(record, dict) and record.get("version") == _VERSION else None
+
+
+def _phase(value: Any) -> TrainingPhase | None:
+    try:
+        return TrainingPhase(value)
+    except ValueError:
+        return None
+
+
+def _int(value: Any) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def _terminal_progress(name: str, record: Mapping[str, Any]) -> Progress | None:
+    phase = _phase(record.get("phase"))
+    if phase is None or not phase.terminal:
+        return None
+    reason, artifacts = record.get("failure_reason"), record.get("model_artifacts")
+    return Progress(
+        training_job_name=name,
+        phase=phase,
+        failure_reason=reason if isinstance(reason, str) else None,
+        at_ms=_int(record.get("at_ms")),
+        model_artifacts=artifacts if isinstance(artifacts, str) else None,
+        stopped_by_request=record.get("stopped_by_request") is True,
+    )
+
+
+class Ledger:
+    """Where one backend records its attempts, and who that backend is."""
+
+    def __init__(self, data_dir: Path) -> None:
+        self.jobs = Path(data_dir) / "jobs"
+        self.unfinished = self.jobs / UNFINISHED_DIR
+        self.id = uuid.uuid4().hex
+        own = read_stat(os.getpid())
+        self.owner: dict[str, Any] = {
+            "pid": os.getpid(),
+            "start": own.start if own else None,
+            "id": self.id,
+        }
+        self.boot = boot_id()
+        _LIVE_OWNERS.add(self.id)
+
+    def retire(self) -> None:
+        """This backend is closed: a later one in this process may recover its attempts."""
+        _LIVE_OWNERS.discard(self.id)
+
+    def journal(self, name: str, job_dir: Path) -> Journal:
+        return Journal(self, name, job_dir)
+
+    def settle(self, name: str) -> None:
+        """The attempt is over: drop its unfinished marker."""
+        with contextlib.suppress(FileNotFoundError):
+            (self.unfinished / name).unlink()
+
+    def ended(self, leftover: Leftover, outcome: Progress) -> None:
+        """Record how a leftover ended, and drop its marker (errors are only logged)."""
+        record = dict(
+            _read_record(leftover.job_dir) or {"version": _VERSION, "name": leftover.name}
+        )
+        record.update(
+            phase=outcome.phase.value, at_ms=outcome.at_ms, failure_reason=outcome.failure_reason
+        )
+        try:
+            if leftover.job_dir.is_dir():
+                _write_json(leftover.job_dir / RECORD_FILE, record)
+            self.settle(leftover.name)
+        except OSError as err:
+            _log.warning("training job %s: cannot record its end: %s", leftover.name, err)
+
+    def finished(self, name: str) -> Progress | None:
+        """The recorded terminal outcome of ``name`` (blocking), if it has one."""
+        record = _read_record(self.jobs / name)
+        return None if record is None else _terminal_progress(name, record)
+
+    def find_leftovers(self) -> tuple[list[Leftover], list[Progress]]:
+        """Unfinished attempts of dead owners, and attempts that ended but kept their marker.
+
+        Blocking; reads the markers and the records they point to.
+        """
+        try:
+            names = sorted(entry.name for entry in os.scandir(self.unfinished))
+        except (FileNotFoundError, NotADirectoryError):
+            return [], []
+        leftovers: list[Leftover] = []
+        ended: list[Progress] = []
+        for name in names:
+            job_dir = self.jobs / name
+            record = _read_record(job_dir) or {}
+            if self._owner_alive(record):
+                _log.warning("training job %s belongs to a running batchd; left alone", name)
+                continue
+            outcome = _terminal_progress(name, record)
+            if outcome is not None:
+                ended.append(outcome)
+                self.settle(name)
+                continue
+            leftovers.append(self._leftover(name, job_dir, record))
+        return leftovers, ended
+
+    def _owner_alive(self, record: Mapping[str, Any]) -> bool:
+        """Whether the backend that wrote ``record`` still runs (then it is not a leftover)."""
+        owner = record.get("owner")
+        if not isinstance(owner, dict):
+            return False
+        if owner.get("pid") == os.getpid():
+            return owner.get("id") in _LIVE_OWNERS
+        pid, start = _int(owner.get("pid")), _int(owner.get("start"))
+        if pid is None or start is None or record.get("boot_id") != self.boot:
+            return False
+        stat = read_stat(pid)
+        return stat is not None and not stat.zombie and stat.start == start
+
+    def _leftover(self, name: str, job_dir: Path, record: Mapping[str, Any]) -> Leftover:
+        hosts = record.get("hosts")
+        hosts = [h for h in hosts if isinstance(h, dict)] if isinstance(hosts, list) else []
+        same_boot = self.boot is not None and record.get("boot_id") == self.boot
+        leaders: list[tuple[int, int | None]] = []
+        cleanups: list[tuple[str, ...]] = []
+        for host in hosts:
+            pid = _int(host.get("pid"))
+            if same_boot and pid is not None and pid > 1:
+                leaders.append((pid, _int(host.get("start"))))
+            cleanup = host.get("cleanup")
+            if isinstance(cleanup, list) and cleanup and all(isinstance(a, str) for a in cleanup):
+                cleanups.append(tuple(cleanup))
+        phase = _phase(record.get("phase"))
+        return Leftover(
+            name=name,
+            job_dir=job_dir,
+            phase=phase if phase is not None and not phase.terminal else TrainingPhase.PENDING,
+            at_ms=_int(record.get("at_ms")),
+            leaders=tuple(leaders),
+            cleanups=tuple(cleanups),
+            launched=bool(hosts),
+        )
+
+
+class Journal:
+    """One attempt's record, rewritten on every change. Write errors are logged, not raised:
+    an attempt is not failed because its recovery record could not be kept."""
+
+    def __init__(self, ledger: Ledger, name: str, job_dir: Path) -> None:
+        self._ledger = ledger
+        self._name = name
+        self._path = job_dir / RECORD_FILE
+        self._record: dict[str, Any] = {
+            "version": _VERSION,
+            "name": name,
+            "owner": ledger.owner,
+            "boot_id": ledger.boot,
+            "phase": TrainingPhase.PENDING.value,
+            "at_ms": None,
+            "hosts": [],
+        }
+        self._warned = False
+
+    def open(self, at_ms: int) -> None:
+        """Mark the attempt unfinished and write its first record (blocking; the job
+        directory exists)."""
+        self._record["at_ms"] = at_ms
+        try:
+            self._ledger.unfinished.mkdir(parents=True, exist_ok=True)
+            (self._ledger.unfinished / self._name).touch()
+        except OSError as err:
+            self._failed(err)
+        self._write()
+
+    def phase(self, progress: Progress) -> None:
+        """Record the attempt's phase; a terminal one ends the record and the marker."""
+        self._record.update(
+            phase=progress.phase.value,
+            at_ms=progress.at_ms,
+            failure_reason=progress.failure_reason,
+            model_artifacts=progress.model_artifacts,
+            stopped_by_request=progress.stopped_by_request,
+        )
+        self._write()
+        if progress.phase.terminal:
+            try:
+                self._ledger.settle(self._name)
+            except OSError as err:
+                self._failed(err)
+
+    def launched(self, host: str, pid: int, cleanup: Sequence[str]) -> None:
+        """Record a host's process (right after it was spawned)."""
+        stat = read_stat(pid)
+        self._record["hosts"].append(
+            {
+                "host": host,
+                "pid": pid,
+                "start": stat.start if stat is not None else None,
+                "cleanup": list(cleanup),
+            }
+        )
+        self._write()
+
+    def _write(self) -> None:
+        try:
+            _write_json(self._path, self._record)
+        except OSError as err:
+            self._failed(err)
+
+    def _failed(self, err: OSError) -> None:
+        if not self._warned:
+            self._warned = True
+            _log.warning("training job %s: cannot keep its recovery record: %s", self._name, err)
+
+
+# -- reaping ----------------------------------------------------------------------------------
+
+
+Report = Callable[[Leftover, str], None]
+
+
+@dataclass
+class _Reaping:
+    leftover: Leftover
+    seen: set[int] = field(default_factory=set)
+    term_at: float | None = None
+    kill_at: float | None = None
+
+
+class Reaper:
+    """Stops every process of the leftovers and reports each one once it has none left."""
+
+    def __init__(self, leftovers: Iterable[Leftover], grace_seconds: float, report: Report) -> None:
+        self._leftovers = list(leftovers)
+        self._grace = grace_seconds
+        self._report = report
+
+    async def run(self) -> None:
+        if not proc_available():
+            for leftover in self._leftovers:
+                _log.warning(
+                    "training job %s: cannot check its processes (no /proc)", leftover.name
+                )
+                self._report(
+                    leftover, lost_reason(leftover.name, "its processes could not be checked")
+                )
+            return
+        pending = {each.name: _Reaping(each) for each in self._leftovers}
+        finishing: list[asyncio.Task[None]] = []
+        try:
+            await self._reap(pending, finishing)
+        except Exception as err:  # never leave a job waiting on a recovery that broke
+            _log.exception("restart recovery failed")
+            for name, state in pending.items():
+                detail = f"its processes could not be checked: {err}"
+                self._report(state.leftover, lost_reason(name, detail))
+        await asyncio.gather(*finishing)
+
+    async def _reap(
+        self, pending: dict[str, _Reaping], finishing: list[asyncio.Task[None]]
+    ) -> None:
+        """Signal and watch until no leftover in ``pending`` has a process (removing each)."""
+        loop = asyncio.get_running_loop()
+        marks: dict[tuple[int, int], tuple[str | None, str | None]] = {}
+        while pending:
+            table = await asyncio.to_thread(ProcessTable.scan, marks)
+            now = loop.time()
+            for name, state in list(pending.items()):
+                targets = table.of(state.leftover)
+                state.seen |= targets.pids
+                stuck = state.kill_at is not None and now - state.kill_at > _KILL_PATIENCE_SECONDS
+                if not targets or stuck:
+                    del pending[name]
+                    finishing.append(asyncio.create_task(self._finish(state, targets.pids)))
+                elif state.term_at is None:
+                    targets.send(signal.SIGTERM)
+                    state.term_at = now
+                elif now - state.term_at >= self._grace:
+                    targets.send(signal.SIGKILL)
+                    state.kill_at = state.kill_at if state.kill_at is not None else now
+            if pending:
+                await asyncio.sleep(_POLL_SECONDS)
+
+    async def _finish(self, state: _Reaping, left: set[int]) -> None:
+        leftover = state.leftover
+        for argv in leftover.cleanups:
+            await _run_quietly(argv)
+        stopped = len(state.seen - left)
+        if left:
+            _log.error(
+                "training job %s: processes %s survived SIGKILL", leftover.name, sorted(left)
+            )
+            detail = f"{len(left)} of its processes could not be stopped"
+        elif stopped:
+            _log.warning(
+                "training job %s: stopped %d process(es) left by a previous batchd run",
+                leftover.name,
+                stopped,
+            )
+            noun = "process was" if stopped == 1 else "processes were"
+            detail = f"{stopped} leftover {noun} stopped"
+        elif leftover.launched:
+            detail = "none of its processes was still running"
+        else:
+            detail = "it had not started any process yet"
+        self._report(leftover, lost_reason(leftover.name, detail))
+
+
+async def _run_quietly(argv: Sequence[str]) -> None:
+    """A cleanup command (``docker rm -f ...``), bounded; failures are only logged."""
+    try:
+        process = await asyncio.create_subprocess_exec(
+            *argv,
+            stdin=asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.DEVNULL,
+            stderr=asyncio.subprocess.DEVNULL,
+        )
+    except OSError as err:
+        _log.warning("cleanup %s failed: %s", list(argv), err)
+        return
+    try:
+        await asyncio.wait_for(process.wait(), _CLEANUP_TIMEOUT_SECONDS)
+    except TimeoutError:
+        process.kill()
+        await process.wait()
