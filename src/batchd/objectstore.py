@@ -264,6 +264,12 @@ class ObjectStore:
         self.buckets = buckets
         self.allow_file_uris = allow_file_uris
         self._files = DirectoryBuckets(Path("/"))
+        self._forbidden: list[Path] = []
+
+    def forbid_files_under(self, root: Path) -> None:
+        """Refuse ``file://`` URIs that lead into ``root`` (the server's own state and other
+        jobs' trees), wherever symlinks take them."""
+        self._forbidden.append(root.resolve())
 
     @classmethod
     def local(cls, root: Path) -> ObjectStore:
@@ -280,6 +286,13 @@ class ObjectStore:
         if parsed.scheme == "file":
             if not self.allow_file_uris:
                 raise ObjectStoreError(f"file:// URIs are disabled: {parsed}")
+            target = Path("/", parsed.key).resolve()
+            for root in self._forbidden:
+                if target == root or root in target.parents:
+                    raise ObjectStoreError(
+                        f"{parsed} is inside batchd's data directory; address objects there "
+                        "as s3://bucket/key"
+                    )
             return self._files, parsed
         return self.buckets, parsed
 

@@ -75,6 +75,9 @@ class LocalBackend:
         """
         self.data_dir = Path(data_dir)
         self.store = store if store is not None else ObjectStore.local(self.data_dir / "s3")
+        # A payload must not read the database, other jobs' trees or the embedded bucket
+        # files behind the object store's back.
+        self.store.forbid_files_under(self.data_dir)
         self._launcher = Launcher(
             image_commands=dict(image_commands or {}),
             container_runtime=container_runtime,
