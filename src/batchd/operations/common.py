@@ -34,27 +34,49 @@ def check_tags(tags: Mapping[str, str] | None) -> dict[str, str]:
     return dict(tags)
 
 
-async def find_environment(ctx: Context, name_or_arn: str, member: str) -> ServiceEnvironment:
-    name = ctx.arns.name_of(name_or_arn, "service-environment")
-    found = await ctx.store.get(ServiceEnvironment, name) if name else None
+# How each kind is addressed: its ARN resource type, what to call it, and whether a bare
+# name is accepted besides the ARN (scheduling policies are addressed only by ARN).
+_ADDRESSING: dict[type, tuple[str, str, bool]] = {
+    ServiceEnvironment: ("service-environment", "service environment", True),
+    JobQueue: ("job-queue", "job queue", True),
+    SchedulingPolicy: ("scheduling-policy", "scheduling policy", False),
+}
+
+
+async def lookup(ctx: Context, cls: type[R], reference: str) -> R | None:
+    """The resource a name or ARN refers to, as AWS resolves it for ``cls``."""
+    kind, _, names_too = _ADDRESSING[cls]
+    resolve = ctx.arns.name_of if names_too else ctx.arns.resource_of
+    name = resolve(reference, kind)
+    return await ctx.store.get(cls, name) if name else None
+
+
+async def find(ctx: Context, cls: type[R], reference: str, member: str) -> R:
+    found = await lookup(ctx, cls, reference)
     if found is None:
-        raise NotFound(f"{member}: service environment {name_or_arn} does not exist")
+        raise NotFound(f"{member}: {_ADDRESSING[cls][1]} {reference} does not exist")
     return found
+
+
+async def find_environment(ctx: Context, name_or_arn: str, member: str) -> ServiceEnvironment:
+    return await find(ctx, ServiceEnvironment, name_or_arn, member)
 
 
 async def find_queue(ctx: Context, name_or_arn: str, member: str = "jobQueue") -> JobQueue:
-    name = ctx.arns.name_of(name_or_arn, "job-queue")
-    found = await ctx.store.get(JobQueue, name) if name else None
-    if found is None:
-        raise NotFound(f"{member}: job queue {name_or_arn} does not exist")
-    return found
+    return await find(ctx, JobQueue, name_or_arn, member)
 
 
 async def find_policy(ctx: Context, arn: str, member: str = "arn") -> SchedulingPolicy:
-    name = ctx.arns.resource_of(arn, "scheduling-policy")
-    found = await ctx.store.get(SchedulingPolicy, name) if name else None
-    if found is None:
-        raise NotFound(f"{member}: scheduling policy {arn} does not exist")
+    return await find(ctx, SchedulingPolicy, arn, member)
+
+
+async def described(ctx: Context, cls: type[R], references: list[str]) -> list[R]:
+    """Describe* with a list: each named resource once, in the order asked; unknowns omitted."""
+    found: list[R] = []
+    for reference in references:
+        resource = await lookup(ctx, cls, reference)
+        if resource is not None and resource not in found:
+            found.append(resource)
     return found
 
 

@@ -14,7 +14,7 @@ from batchd.domain.resources import (
     is_instance_type,
 )
 from batchd.errors import Conflict, InvalidParameter, LimitExceeded, NotFound
-from batchd.operations.common import check_tags, find_environment, page_of
+from batchd.operations.common import check_tags, described, find_environment, page_of
 from batchd.operations.context import Context
 from batchd.operations.registry import Params, operation
 
@@ -106,13 +106,7 @@ async def _attached_queues(ctx: Context, env: ServiceEnvironment) -> list[JobQue
 async def describe(ctx: Context, params: Params) -> Any:
     wanted = params.get("serviceEnvironments")
     if wanted:
-        found = []
-        for item in wanted:
-            name = ctx.arns.name_of(item, "service-environment")
-            env = await ctx.store.get(ServiceEnvironment, name) if name else None
-            if env is not None and env not in found:
-                found.append(env)
-        return {"serviceEnvironments": found}
+        return {"serviceEnvironments": await described(ctx, ServiceEnvironment, wanted)}
     envs, token = await page_of(ctx, ServiceEnvironment, params, "DescribeServiceEnvironments")
     return {"serviceEnvironments": envs, "nextToken": token}
 

@@ -13,7 +13,7 @@ from batchd.domain.resources import (
     SchedulingPolicy,
 )
 from batchd.errors import Conflict, InvalidParameter, NotFound
-from batchd.operations.common import check_tags, find_policy, page_of
+from batchd.operations.common import check_tags, described, find_policy, page_of
 from batchd.operations.context import Context
 from batchd.operations.registry import Params, operation
 
@@ -95,13 +95,7 @@ async def update(ctx: Context, params: Params) -> Any:
 
 @operation("DescribeSchedulingPolicies")
 async def describe(ctx: Context, params: Params) -> Any:
-    found: list[SchedulingPolicy] = []
-    for arn in params["arns"]:
-        name = ctx.arns.resource_of(arn, "scheduling-policy")
-        policy = await ctx.store.get(SchedulingPolicy, name) if name else None
-        if policy is not None and policy not in found:
-            found.append(policy)
-    return {"schedulingPolicies": found}
+    return {"schedulingPolicies": await described(ctx, SchedulingPolicy, params["arns"])}
 
 
 @operation("ListSchedulingPolicies")

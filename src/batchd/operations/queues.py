@@ -16,7 +16,14 @@ from batchd.domain.resources import (
     ServiceEnvironmentOrder,
 )
 from batchd.errors import Conflict, InvalidParameter, LimitExceeded, NotFound
-from batchd.operations.common import check_tags, find_environment, find_policy, find_queue, page_of
+from batchd.operations.common import (
+    check_tags,
+    described,
+    find_environment,
+    find_policy,
+    find_queue,
+    page_of,
+)
 from batchd.operations.context import Context
 from batchd.operations.registry import Params, operation
 
@@ -193,13 +200,7 @@ async def _replacement_policy(
 async def describe(ctx: Context, params: Params) -> Any:
     wanted = params.get("jobQueues")
     if wanted:
-        found: list[JobQueue] = []
-        for item in wanted:
-            name = ctx.arns.name_of(item, "job-queue")
-            queue = await ctx.store.get(JobQueue, name) if name else None
-            if queue is not None and queue not in found:
-                found.append(queue)
-        return {"jobQueues": found}
+        return {"jobQueues": await described(ctx, JobQueue, wanted)}
     queues, token = await page_of(ctx, JobQueue, params, "DescribeJobQueues")
     return {"jobQueues": queues, "nextToken": token}
 
