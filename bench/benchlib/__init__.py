@@ -1,0 +1,1 @@
+"""Helpers shared by the benchmark scripts: processes, signed requests, load, tables."""
