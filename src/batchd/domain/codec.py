@@ -12,7 +12,7 @@ import enum
 import functools
 import types
 import typing
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
 T = TypeVar("T")
@@ -31,13 +31,19 @@ def snake(name: str) -> str:
     return "".join("_" + c.lower() if c.isupper() else c for c in name)
 
 
+_SCALARS = (str, int, float, bool)
+
+
 def to_wire(value: Any) -> Any:
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+    if isinstance(value, _SCALARS):
+        return value
+    fields = _wire_fields(type(value))  # type: ignore[arg-type]  # classes are hashable
+    if fields is not None:
         out: dict[str, Any] = {}
-        for field in dataclasses.fields(value):
-            item = getattr(value, field.name)
+        for name, key in fields:
+            item = getattr(value, name)
             if item is not None:
-                out[camel(field.name)] = to_wire(item)
+                out[key] = to_wire(item)
         return out
     if isinstance(value, enum.Enum):
         return value.value
@@ -49,40 +55,65 @@ def to_wire(value: Any) -> Any:
 
 
 @functools.cache
-def _hints(cls: type) -> dict[str, Any]:
-    return typing.get_type_hints(cls)
+def _wire_fields(cls: type) -> tuple[tuple[str, str], ...] | None:
+    """(field, wire key) of a dataclass, computed once per class; None for other types."""
+    if not dataclasses.is_dataclass(cls):
+        return None
+    return tuple((f.name, camel(f.name)) for f in dataclasses.fields(cls))
+
+
+Converter = Callable[[Any], Any]
 
 
 def from_wire(cls: type[T], data: Mapping[str, Any]) -> T:
     """Build ``cls`` from a camelCase mapping; unknown keys are ignored."""
-    hints = _hints(cls)  # type: ignore[arg-type]  # classes are hashable
     kwargs: dict[str, Any] = {}
-    for field in dataclasses.fields(cls):  # type: ignore[arg-type]
-        key = camel(field.name)
+    for name, key, convert in _readers(cls):  # type: ignore[arg-type]  # classes hash
         if key in data:
-            kwargs[field.name] = _convert(hints[field.name], data[key])
+            kwargs[name] = convert(data[key])
     return cls(**kwargs)
 
 
-def _convert(hint: Any, value: Any) -> Any:
-    if value is None:
-        return None
+@functools.cache
+def _readers(cls: type) -> tuple[tuple[str, str, Converter], ...]:
+    """How to read each field of ``cls``, worked out once from its type hints."""
+    hints = typing.get_type_hints(cls)
+    return tuple(
+        (f.name, camel(f.name), _converter(hints[f.name])) for f in dataclasses.fields(cls)
+    )
+
+
+def _identity(value: Any) -> Any:
+    return value
+
+
+def _converter(hint: Any) -> Converter:
     origin = typing.get_origin(hint)
     args = typing.get_args(hint)
     if origin in (typing.Union, types.UnionType):
         non_none = [a for a in args if a is not type(None)]
-        return _convert(non_none[0], value) if len(non_none) == 1 else value
+        if len(non_none) != 1:
+            return _identity
+        inner = _converter(non_none[0])
+        return lambda v: None if v is None else inner(v)
     if origin is tuple:
-        return tuple(_convert(args[0], v) for v in value)
+        item = _converter(args[0])
+        return lambda v: None if v is None else tuple(item(x) for x in v)
     if origin is list:
-        return [_convert(args[0], v) for v in value]
+        item = _converter(args[0])
+        return lambda v: None if v is None else [item(x) for x in v]
     if origin in (dict, Mapping, typing.Mapping):
-        return {k: _convert(args[1], v) for k, v in value.items()}
+        value = _converter(args[1])
+        if value is _identity:
+            return lambda v: None if v is None else dict(v)
+        return lambda v: None if v is None else {k: value(x) for k, x in v.items()}
     if isinstance(hint, type):
         if dataclasses.is_dataclass(hint):
-            return from_wire(hint, value)
+            nested: type = hint
+            return lambda v: None if v is None else from_wire(nested, v)
         if issubclass(hint, enum.Enum):
-            return hint(value)
+            kind: type[enum.Enum] = hint
+            return lambda v: None if v is None else kind(v)
         if hint is float:
-            return float(value)
-    return value
+            return lambda v: None if v is None else float(v)
+    return _identity

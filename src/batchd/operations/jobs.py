@@ -18,7 +18,7 @@ from batchd.domain.jobs import (
     ServiceJobTimeout,
 )
 from batchd.domain.resources import JobQueue, QuotaShare, SchedulingPolicy
-from batchd.errors import Conflict, InvalidParameter, LimitExceeded, NotFound
+from batchd.errors import ClientError, Conflict, InvalidParameter, LimitExceeded, NotFound
 from batchd.operations.common import check_tags, find_queue, quota_share_key
 from batchd.operations.context import Context
 from batchd.operations.registry import Params, operation
@@ -30,11 +30,16 @@ __all__ = ["find_job"]
 _seq = itertools.count(1)
 
 
-async def find_job(ctx: Context, job_id_or_arn: str) -> ServiceJob:
+def _job_id(ctx: Context, job_id_or_arn: str) -> str | None:
     job_id = job_id_or_arn
     if job_id_or_arn.startswith("arn:"):
         job_id = ctx.arns.resource_of(job_id_or_arn, "service-job") or ""
-    job = await ctx.store.job(job_id) if job_id and len(job_id) <= 36 else None
+    return job_id if job_id and len(job_id) <= 36 else None
+
+
+async def find_job(ctx: Context, job_id_or_arn: str) -> ServiceJob:
+    job_id = _job_id(ctx, job_id_or_arn)
+    job = await ctx.store.job(job_id) if job_id else None
     if job is None:
         raise NotFound(f"Service job {job_id_or_arn} not found")
     return job
@@ -101,10 +106,18 @@ async def _check_queue_routing(ctx: Context, queue: JobQueue, params: Params) ->
 async def submit(ctx: Context, params: Params) -> Any:
     token = params.get("clientToken")
     digest = _digest(params)
-    if token:
-        earlier = await ctx.store.job_by_token(token)
-        if earlier is not None:
-            return _same_request(earlier, digest, token)
+    try:
+        return await _submit(ctx, params, token, digest)
+    except ClientError:
+        # A client retrying after a lost answer gets its job even if the queue changed since;
+        # looked up only here, so the common path costs no extra read.
+        earlier = await ctx.store.job_by_token(token) if token else None
+        if earlier is None:
+            raise
+        return _same_request(earlier, digest, token or "")
+
+
+async def _submit(ctx: Context, params: Params, token: str | None, digest: str) -> ServiceJob:
     queue = await find_queue(ctx, params["jobQueue"])
     if queue.job_queue_type != params["serviceJobType"]:
         raise InvalidParameter(
@@ -116,7 +129,10 @@ async def submit(ctx: Context, params: Params) -> Any:
     payload = _payload(params["serviceRequestPayload"])
     await _check_queue_routing(ctx, queue, params)
     limit = ctx.limits.max_submitted_per_queue
-    if await ctx.store.count_jobs(queue=queue.job_queue_name, status="SUBMITTED") >= limit:
+    waiting = ctx.control.submitted_count(queue.job_queue_name)
+    if waiting is None:  # a follower replica: ask the database
+        waiting = await ctx.store.count_jobs(queue=queue.job_queue_name, status="SUBMITTED")
+    if waiting >= limit:
         raise LimitExceeded(
             f"Job queue {queue.job_queue_name} has {limit} SUBMITTED jobs, the most allowed"
         )
@@ -164,7 +180,12 @@ def _same_request(earlier: ServiceJob, digest: str, token: str) -> ServiceJob:
 
 @operation("DescribeServiceJob")
 async def describe(ctx: Context, params: Params) -> Any:
-    return await find_job(ctx, params["jobId"])
+    reference = params["jobId"]
+    job_id = _job_id(ctx, reference)
+    found = await ctx.store.job_document(job_id) if job_id else None
+    if found is None:
+        raise NotFound(f"Service job {reference} not found")
+    return found
 
 
 _FILTERS = (
@@ -235,11 +256,13 @@ async def list_jobs(ctx: Context, params: Params) -> Any:
     if params.get("nextToken"):
         created_at, job_id = decode_token(scope, params["nextToken"], (int, str))
         query = dataclasses.replace(query, after=(created_at, job_id))
-    found = await ctx.store.list_jobs(query)
+    # Stored documents are already keyed by wire names: serialize them without a round trip
+    # through objects, the largest cost of a list page.
+    found = await ctx.store.list_job_documents(query)
     token = None
     if len(found) > limit:
         last = found[limit - 1]
-        token = encode_token(scope, [last.created_at, last.job_id])
+        token = encode_token(scope, [last["createdAt"], last["jobId"]])
     return {"jobSummaryList": found[:limit], "nextToken": token}
 
 

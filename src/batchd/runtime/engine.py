@@ -33,6 +33,7 @@ from batchd.domain.status import JobStatus
 from batchd.domain.training import TrainingJob
 from batchd.errors import NotFound
 from batchd.runtime import outcomes, training
+from batchd.runtime.admissions import PendingAdmissions
 from batchd.runtime.planning import Action, Decision, Planning
 from batchd.storage.store import Store
 
@@ -41,6 +42,8 @@ __all__ = ["Runtime", "training_job_name"]
 log = logging.getLogger("batchd.runtime")
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9-]+")
+_INGEST_EVERY_MS = 250
+_COALESCE_SECONDS = 0.005
 # The job fields the API changes after submit; followers forward them to the leader.
 _FORWARDABLE = ("scheduling_priority", "tags")
 
@@ -83,7 +86,7 @@ class Runtime:
         # capacity) or await admission; RUNNABLE jobs live in the planner index as small views
         # and are read from the store when a decision touches them.
         self._live: dict[str, ServiceJob] = {}
-        self._submitted: dict[str, ServiceJob] = {}
+        self._submitted = PendingAdmissions()
         self._fresh: dict[str, ServiceJob] = {}  # admitted this cycle, not yet committed
         self._training: dict[str, TrainingJob] = {}  # records of live training jobs
         self._changed: dict[str, ServiceJob] = {}  # changed since the last commit
@@ -95,6 +98,7 @@ class Runtime:
         self.ticks = 0
         # Only the leader schedules; other replicas serve the API and forward job changes.
         self.leading = False
+        self._ingested_at = 0
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -122,7 +126,7 @@ class Runtime:
         self._admitted.clear()
         async for job in self.store.stream_active_jobs():
             if job.status is JobStatus.SUBMITTED:
-                self._submitted[job.job_id] = job
+                self._submitted.put(job)
                 continue
             self.planning.add(job)
             if job.current is not None:
@@ -146,6 +150,8 @@ class Runtime:
         while True:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), timeout=self.tick_seconds)
+            # Let a burst of wakes (a submit storm) gather into one cycle.
+            await asyncio.sleep(_COALESCE_SECONDS)
             self._wake.clear()
             try:
                 await self._follow_or_lead()
@@ -163,7 +169,7 @@ class Runtime:
         """Run exactly one cycle at time ``now``."""
         async with self._lock:
             self.ticks += 1
-            await self._ingest()
+            await self._ingest(now)
             for progress in await self._poll():
                 self._fold(progress, now)
             self._admit()
@@ -181,8 +187,11 @@ class Runtime:
                 await self._commit()
                 self.wake()
 
-    async def _ingest(self) -> None:
+    async def _ingest(self, now: int) -> None:
         """Apply what follower replicas asked for, and admit the jobs they accepted."""
+        if self.store.lease.exclusive_by_nature or now - self._ingested_at < _INGEST_EVERY_MS:
+            return  # an SQLite database has no followers; PostgreSQL ones are read in batches
+        self._ingested_at = now
         for kind, job_id, body in await self.store.take_requests():
             if kind == "reload":
                 await self.planning.reload()
@@ -194,7 +203,8 @@ class Runtime:
                 fields = {k: v for k, v in body.items() if k in _FORWARDABLE}
                 await self._update(job_id, functools.partial(_with_fields, fields=fields))
         for job in await self.store.submitted_jobs():
-            self._submitted.setdefault(job.job_id, job)
+            if job.job_id not in self._submitted:
+                self._submitted.put(job)
 
     def _current(self, job_id: str) -> ServiceJob | None:
         """The newest in-memory version of an active job, if it is held."""
@@ -234,12 +244,11 @@ class Runtime:
 
     def _admit(self) -> None:
         """SUBMITTED -> RUNNABLE: the status column flips in bulk; documents stay as they are."""
-        for job in sorted(self._submitted.values(), key=lambda j: j.seq):
+        for job in self._submitted.drain():
             admitted = dataclasses.replace(job, status=JobStatus.RUNNABLE)
             self._fresh[job.job_id] = admitted
             self.planning.add(admitted)
             self._admitted.append(job.job_id)
-        self._submitted.clear()
 
     def _change(self, old: ServiceJob, new: ServiceJob, now: int) -> None:
         """Record a job's new state in memory and in the planner index, to be committed."""
@@ -383,12 +392,15 @@ class Runtime:
     # -- JobControl: what the API asks of the runtime ----------------------------------------
 
     async def submitted(self, job: ServiceJob) -> None:
-        if not self.leading:
-            return  # the leader finds it in the store on its next cycle
-        async with self._lock:
-            if job.status is JobStatus.SUBMITTED:
-                self._submitted[job.job_id] = job
-        self.wake()
+        # No lock: a dict insert between awaits is atomic on the event loop, and a submit
+        # storm must not queue behind a cycle that is committing.
+        if self.leading and job.status is JobStatus.SUBMITTED:
+            self._submitted.put(job)
+            self.wake()
+
+    def submitted_count(self, queue: str) -> int | None:
+        """Jobs of ``queue`` awaiting admission, when this replica knows (it leads)."""
+        return self._submitted.count(queue) if self.leading else None
 
     async def _held_or_stored(self, job_id: str) -> ServiceJob | None:
         return self._current(job_id) or await self.store.job(job_id)
@@ -406,7 +418,7 @@ class Runtime:
         if job is None or job.terminal:
             return  # TerminateServiceJob of a finished job is a no-op (spec §5.3)
         now = self.clock.now_ms()
-        self._submitted.pop(job_id, None)
+        self._submitted.pop(job_id)
         if job.current is None:
             self._change(job, outcomes.terminated_queued(job, reason, now), now)
             await self._commit()
@@ -453,7 +465,7 @@ class Runtime:
             raise NotFound(f"Service job {job_id} not found")
         new = change(job)
         if job_id in self._submitted:
-            self._submitted[job_id] = new
+            self._submitted.put(new)
         if job.terminal:
             await self.store.save_jobs([new])
         else:

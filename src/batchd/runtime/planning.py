@@ -7,8 +7,10 @@ the planner's decisions back into the runtime's vocabulary.
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
+from types import MappingProxyType
 from typing import Any
 
 from batchd.domain.arns import Arns
@@ -73,6 +75,22 @@ def _decision(d: PlannerDecision) -> Decision:
     return Decision("timeout", d.job_id, d.reason)
 
 
+_DEMANDS: dict[tuple[tuple[str, int], ...], Mapping[str, int]] = {}
+
+
+def _shared_demand(demand: Mapping[str, int]) -> Mapping[str, int]:
+    """One mapping per distinct demand: a million queued jobs ask for a handful of shapes."""
+    key = tuple(sorted(demand.items()))
+    found = _DEMANDS.get(key)
+    if found is None:
+        found = _DEMANDS[key] = MappingProxyType(dict(key))
+    return found
+
+
+def _name(text: str | None) -> str | None:
+    return None if text is None else sys.intern(text)
+
+
 def job_view(job: ServiceJob) -> sm.Job | None:
     """The planner's record of a job, or None when the planner has nothing to do with it."""
     if job.status not in _PLANNED:
@@ -81,13 +99,13 @@ def job_view(job: ServiceJob) -> sm.Job | None:
     timeout = job.timeout_config.attempt_duration_seconds if job.timeout_config else None
     return sm.Job(
         job_id=job.job_id,
-        queue=job.queue_name,
+        queue=sys.intern(job.queue_name),
         created_at=job.created_at,
         seq=job.seq,
         priority=job.scheduling_priority or 0,
-        share_identifier=job.share_identifier,
-        quota_share_name=job.quota_share_name,
-        demand=job.demand,
+        share_identifier=_name(job.share_identifier),
+        quota_share_name=_name(job.quota_share_name),
+        demand=_shared_demand(job.demand),
         status=job.status.value,  # type: ignore[arg-type]
         environment=current.environment if current else None,
         scheduled_at=current.scheduled_at if current else None,

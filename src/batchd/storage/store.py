@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
+import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from sqlalchemy import and_, delete, func, insert, select, tuple_, update
+from sqlalchemy import and_, bindparam, delete, func, insert, select, tuple_, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
@@ -35,10 +37,29 @@ KINDS: dict[type, str] = {
     QuotaShare: "quota-share",
 }
 _ACTIVE = [s.value for s in ACTIVE]
+_RESOURCE_TTL_SECONDS = 1.0
 
 
 def _dump(obj: object) -> str:
     return json.dumps(to_wire(obj), separators=(",", ":"))
+
+
+def _document(doc: str, status: str) -> dict[str, Any]:
+    data: dict[str, Any] = json.loads(doc)
+    data["status"] = status  # the column is authoritative (see _job)
+    return data
+
+
+_UPDATE_JOB = (
+    update(jobs)
+    .where(jobs.c.job_id == bindparam("k_id"))
+    .values(status=bindparam("k_status"), doc=bindparam("k_doc"))
+)
+_UPDATE_TRAINING_JOB = (
+    update(training_jobs)
+    .where(training_jobs.c.name == bindparam("k_name"))
+    .values(status=bindparam("k_status"), doc=bindparam("k_doc"))
+)
 
 
 def _job(doc: str, status: str | None = None) -> ServiceJob:
@@ -71,6 +92,9 @@ class Store:
         # SQLite has one writer; queueing writers here avoids SQLITE_BUSY retries.
         self._write_lock = asyncio.Lock() if is_sqlite(engine) else None
         self._submits: GroupCommit[ServiceJob, ServiceJob] = GroupCommit(self._insert_jobs)
+        # Every submit reads its queue (and policy, quota share): a short-lived cache, cleared
+        # by this process's own writes; other replicas' changes show within the TTL.
+        self._cache: dict[tuple[str, str], tuple[float, Any]] = {}
         self.lease = Lease(engine)
 
     @classmethod
@@ -94,12 +118,33 @@ class Store:
     # -- resources -------------------------------------------------------------------------
 
     async def get(self, cls: type[R], name: str) -> R | None:
+        key = (KINDS[cls], name)
+        cached = self._cache.get(key)
+        if cached is not None and cached[0] > time.monotonic():
+            found: R | None = cached[1]
+            return found
         stmt = select(resources.c.doc).where(
             resources.c.kind == KINDS[cls], resources.c.name == name
         )
         async with self._engine.connect() as conn:
             doc = (await conn.execute(stmt)).scalar_one_or_none()
-        return None if doc is None else from_wire(cls, json.loads(doc))
+        found = None if doc is None else from_wire(cls, json.loads(doc))
+        self._cache[key] = (time.monotonic() + _RESOURCE_TTL_SECONDS, found)
+        return found
+
+    def _forget(self, cls: type[R], name: str) -> None:
+        self._cache.pop((KINDS[cls], name), None)
+
+    @contextlib.asynccontextmanager
+    async def _writing(self, cls: type[R], name: str) -> AsyncIterator[AsyncConnection]:
+        """A write of one resource; its cached copy is dropped before and after the commit,
+        so no reader can cache the old version across it."""
+        self._forget(cls, name)
+        try:
+            async with await self._write() as conn:
+                yield conn
+        finally:
+            self._forget(cls, name)
 
     async def resources(
         self,
@@ -130,7 +175,7 @@ class Store:
             return int((await conn.execute(stmt)).scalar_one())
 
     async def create(self, cls: type[R], name: str, obj: R, what: str) -> None:
-        async with await self._write() as conn:
+        async with self._writing(cls, name) as conn:
             try:
                 await conn.execute(
                     insert(resources).values(kind=KINDS[cls], name=name, doc=_dump(obj))
@@ -139,7 +184,7 @@ class Store:
                 raise Conflict(f"{what} {name} already exists") from err
 
     async def save(self, cls: type[R], name: str, obj: R) -> None:
-        async with await self._write() as conn:
+        async with self._writing(cls, name) as conn:
             await conn.execute(
                 update(resources)
                 .where(resources.c.kind == KINDS[cls], resources.c.name == name)
@@ -152,7 +197,7 @@ class Store:
         each other. None when it does not exist; an exception from ``change`` writes nothing.
         """
         where = (resources.c.kind == KINDS[cls], resources.c.name == name)
-        async with await self._write() as conn:
+        async with self._writing(cls, name) as conn:
             stmt = select(resources.c.doc).where(*where).with_for_update()
             doc = (await conn.execute(stmt)).scalar_one_or_none()
             if doc is None:
@@ -162,7 +207,7 @@ class Store:
         return new
 
     async def delete(self, cls: type[R], name: str) -> None:
-        async with await self._write() as conn:
+        async with self._writing(cls, name) as conn:
             await conn.execute(
                 delete(resources).where(resources.c.kind == KINDS[cls], resources.c.name == name)
             )
@@ -177,16 +222,35 @@ class Store:
         rows = [_job_row(job) for job in batch]
         async with await self._write() as conn:
             await conn.execute(insert_ignoring_conflicts(self._engine, jobs), rows)
-            tokens = [job.client_token for job in batch if job.client_token]
-            stored: dict[str, ServiceJob] = {}
+            tokens = {job.client_token: job.job_id for job in batch if job.client_token}
+            owners: dict[str, str] = {}
             if tokens:
                 found = await conn.execute(
-                    select(jobs.c.client_token, jobs.c.status, jobs.c.doc).where(
-                        jobs.c.client_token.in_(tokens)
+                    select(jobs.c.client_token, jobs.c.job_id).where(
+                        jobs.c.client_token.in_(list(tokens))
                     )
                 )
-                stored = {row.client_token: _job(row.doc, row.status) for row in found}
-        return [stored.get(job.client_token, job) if job.client_token else job for job in batch]
+                owners = {row.client_token: row.job_id for row in found}
+            # Only a reused token (a client's retry) needs the job stored first.
+            lost = [owners[t] for t, job_id in tokens.items() if owners.get(t, job_id) != job_id]
+            earlier = await self._jobs_in(conn, lost) if lost else {}
+        return [
+            earlier.get(owners.get(job.client_token or "", ""), job) if job.client_token else job
+            for job in batch
+        ]
+
+    async def _jobs_in(
+        self, conn: AsyncConnection, job_ids: Sequence[str]
+    ) -> dict[str, ServiceJob]:
+        found: dict[str, ServiceJob] = {}
+        for start in range(0, len(job_ids), 500):
+            rows = await conn.execute(
+                select(jobs.c.job_id, jobs.c.status, jobs.c.doc).where(
+                    jobs.c.job_id.in_(job_ids[start : start + 500])
+                )
+            )
+            found.update({row.job_id: _job(row.doc, row.status) for row in rows})
+        return found
 
     async def job(self, job_id: str) -> ServiceJob | None:
         async with self._engine.connect() as conn:
@@ -197,15 +261,16 @@ class Store:
 
     async def jobs(self, job_ids: Sequence[str]) -> dict[str, ServiceJob]:
         """Many jobs by id, in chunks that stay under every driver's parameter limit."""
-        found: dict[str, ServiceJob] = {}
         async with self._engine.connect() as conn:
-            for start in range(0, len(job_ids), 500):
-                chunk = job_ids[start : start + 500]
-                rows = await conn.execute(
-                    select(jobs.c.job_id, jobs.c.status, jobs.c.doc).where(jobs.c.job_id.in_(chunk))
-                )
-                found.update({row.job_id: _job(row.doc, row.status) for row in rows})
-        return found
+            return await self._jobs_in(conn, job_ids)
+
+    async def job_document(self, job_id: str) -> dict[str, Any] | None:
+        """A job as stored, wire-keyed: what Describe serializes, without building objects."""
+        async with self._engine.connect() as conn:
+            row = (
+                await conn.execute(select(jobs.c.status, jobs.c.doc).where(jobs.c.job_id == job_id))
+            ).one_or_none()
+        return None if row is None else _document(row.doc, row.status)
 
     async def job_by_token(self, token: str) -> ServiceJob | None:
         async with self._engine.connect() as conn:
@@ -217,6 +282,11 @@ class Store:
         return None if row is None else _job(row.doc, row.status)
 
     async def list_jobs(self, query: JobQuery) -> list[ServiceJob]:
+        """One page of jobs, newest first."""
+        return [from_wire(ServiceJob, doc) for doc in await self.list_job_documents(query)]
+
+    async def list_job_documents(self, query: JobQuery) -> list[dict[str, Any]]:
+        """One page of stored job documents (wire-keyed), newest first: what List serializes."""
         c = jobs.c
         conditions: list[Any] = [c.queue == query.queue]
         if query.statuses is not None:
@@ -243,7 +313,7 @@ class Store:
             .limit(query.limit)
         )
         async with self._engine.connect() as conn:
-            return [_job(row.doc, row.status) for row in await conn.execute(stmt)]
+            return [_document(row.doc, row.status) for row in await conn.execute(stmt)]
 
     async def save_jobs(
         self,
@@ -265,30 +335,56 @@ class Store:
                     .where(jobs.c.status == JobStatus.SUBMITTED.value)
                     .values(status=JobStatus.RUNNABLE.value)
                 )
-            for job in changed:
+            if changed:  # one executemany, not a statement per job
                 await conn.execute(
-                    update(jobs)
-                    .where(jobs.c.job_id == job.job_id)
-                    .values(status=job.status.value, doc=_dump(job))
+                    _UPDATE_JOB,
+                    [
+                        {"k_id": j.job_id, "k_status": j.status.value, "k_doc": _dump(j)}
+                        for j in changed
+                    ],
                 )
-            for record in trained:
-                await self._upsert_training_job(conn, record)
+            await self._save_training_jobs(conn, trained)
 
-    async def _upsert_training_job(self, conn: AsyncConnection, record: TrainingJob) -> None:
-        values = {"status": record.training_job_status, "doc": _dump(record)}
-        done = await conn.execute(
-            update(training_jobs)
-            .where(training_jobs.c.name == record.training_job_name)
-            .values(**values)
-        )
-        if done.rowcount == 0:
-            await conn.execute(
-                insert(training_jobs).values(
-                    name=record.training_job_name,
-                    job_id=record.job_id,
-                    created_at=record.creation_time,
-                    **values,
+    async def _save_training_jobs(
+        self, conn: AsyncConnection, records: Sequence[TrainingJob]
+    ) -> None:
+        if not records:
+            return
+        names = [r.training_job_name for r in records]
+        existing = set(
+            (
+                await conn.execute(
+                    select(training_jobs.c.name).where(training_jobs.c.name.in_(names))
                 )
+            ).scalars()
+        )
+        fresh = [r for r in records if r.training_job_name not in existing]
+        known = [r for r in records if r.training_job_name in existing]
+        if fresh:
+            await conn.execute(
+                insert(training_jobs),
+                [
+                    {
+                        "name": r.training_job_name,
+                        "job_id": r.job_id,
+                        "created_at": r.creation_time,
+                        "status": r.training_job_status,
+                        "doc": _dump(r),
+                    }
+                    for r in fresh
+                ],
+            )
+        if known:
+            await conn.execute(
+                _UPDATE_TRAINING_JOB,
+                [
+                    {
+                        "k_name": r.training_job_name,
+                        "k_status": r.training_job_status,
+                        "k_doc": _dump(r),
+                    }
+                    for r in known
+                ],
             )
 
     async def training_job(self, name: str) -> TrainingJob | None:
