@@ -1,0 +1,41 @@
+"""Every benchmark script still runs: its ``--smoke`` version, end to end, with real servers.
+
+These check that the scripts work and print their comparison, not how fast anything is:
+timings on a shared machine are noise, so no number is asserted.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.mark.timeout(300)
+@pytest.mark.parametrize(
+    ("module", "args", "expect"),
+    [
+        ("bench.submit_capacity", ["--smoke"], "moto SubmitJob"),
+        ("bench.client_throughput", ["--smoke"], "ceiling"),
+        ("bench.read_latency", ["--smoke"], "Describe"),
+        ("bench.scheduling", ["--smoke"], "dispatch"),
+        ("bench.memory", ["--smoke"], "RSS"),
+        ("bench.planner", ["--passes", "3", "--capacity", "50"], "decisions"),
+    ],
+)
+def test_benchmark_script_runs(module: str, args: list[str], expect: str) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", module, *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=280,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert expect.lower() in done.stdout.lower(), done.stdout[-3000:]
+    assert "machine" in done.stdout.lower() or module == "bench.planner"
