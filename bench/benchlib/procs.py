@@ -127,8 +127,9 @@ def batchd_server(
     *,
     tick_seconds: float = 1.0,
     timeout: float = 120.0,
+    backend: str = "fake",
 ) -> contextlib.AbstractContextManager[Server]:
-    """``batchd serve`` with the fake backend, on a free port."""
+    """``batchd serve`` (the fake backend unless told otherwise), on a free port."""
     port = free_port()
     argv = [
         sys.executable,
@@ -140,7 +141,7 @@ def batchd_server(
         "--port",
         str(port),
         "--backend",
-        "fake",
+        backend,
         "--log-level",
         "warning",
         "--tick-seconds",

@@ -25,6 +25,7 @@ ROOT = Path(__file__).resolve().parents[2]
         ("bench.scheduling", ["--smoke"], "dispatch"),
         ("bench.memory", ["--smoke"], "RSS"),
         ("bench.planner", ["--passes", "3", "--capacity", "50"], "decisions"),
+        ("bench.local_start", ["--smoke"], "process start"),
     ],
 )
 def test_benchmark_script_runs(module: str, args: list[str], expect: str) -> None:

@@ -48,7 +48,11 @@ def storm(
             acked[token] = (out["jobId"], name)
 
 
-@pytest.mark.parametrize("seed", [1, 2])
+# Two kill points by default; `pytest -m slow` adds eight more.
+SEEDS = [1, 2, *(pytest.param(s, marks=pytest.mark.slow) for s in range(3, 11))]
+
+
+@pytest.mark.parametrize("seed", SEEDS)
 def test_acknowledged_jobs_survive_sigkill_exactly_once(
     db_url: str, tmp_path: Path, seed: int
 ) -> None:
