@@ -129,7 +129,9 @@ def test_acknowledged_jobs_survive_sigkill_exactly_once(
                 names[summary["jobName"]] = names.get(summary["jobName"], 0) + 1
         assert all(count == 1 for count in names.values())
         assert {name for _, name in acked.values()} <= set(names)
-        record = tmp_path / f"crash-{seed}.json"
-        record.write_text(json.dumps({"acknowledged": len(acked), "unanswered": len(unknown)}))
+        print(  # the figures of a run, for people reading the output with -s
+            f"crash seed {seed}: {len(acked)} acknowledged jobs all found exactly once; "
+            f"{len(unknown)} unanswered submits retried without duplicates"
+        )
     finally:
         server.stop()

@@ -157,3 +157,55 @@ def test_snapshot_lists_front_of_queue_in_order(batch: Any) -> None:
         {"capacityUnit": "ml.m5.large", "quantity": 1.0}
     ]
     assert json.dumps(snap, default=str)
+
+
+def test_quota_share_lends_idle_capacity_and_reclaims_it_over_http(batch: Any) -> None:
+    batch.create_service_environment(
+        serviceEnvironmentName="qm-env",
+        serviceEnvironmentType="SAGEMAKER_TRAINING",
+        capacityLimits=[{"maxCapacity": 4, "capacityUnit": "ml.m5.large"}],
+    )
+    arn = batch.create_scheduling_policy(
+        name="quota", quotaSharePolicy={"idleResourceAssignmentStrategy": "FIFO"}
+    )["arn"]
+    batch.create_job_queue(
+        jobQueueName="qm",
+        jobQueueType="SAGEMAKER_TRAINING",
+        priority=1,
+        schedulingPolicyArn=arn,
+        serviceEnvironmentOrder=[{"order": 1, "serviceEnvironment": "qm-env"}],
+    )
+    for name, sharing in [
+        ("lender", {"strategy": "LEND"}),
+        ("borrower", {"strategy": "LEND_AND_BORROW", "borrowLimit": 100}),
+    ]:
+        batch.create_quota_share(
+            quotaShareName=name,
+            jobQueue="qm",
+            capacityLimits=[{"maxCapacity": 2, "capacityUnit": "ml.m5.large"}],
+            resourceSharingConfiguration=sharing,
+            preemptionConfiguration={"inSharePreemption": "DISABLED"},
+        )
+    # The borrower fills the whole environment: 2 of its own instances and 2 lent ones.
+    borrowed = [submit(batch, "qm", seconds=600, quotaShareName="borrower") for _ in range(4)]
+    wait_for(lambda: all(batch.describe_service_job(jobId=j)["status"] in ACTIVE for j in borrowed))
+    # The lender's own job arrives: one borrowed job is preempted to make room for it.
+    owner = submit(batch, "qm", seconds=600, quotaShareName="lender")
+    wait_for(lambda: batch.describe_service_job(jobId=owner)["status"] in ACTIVE, timeout=30)
+
+    def preempted() -> list[dict[str, Any]]:
+        jobs = [batch.describe_service_job(jobId=j) for j in borrowed]
+        return [j for j in jobs if j.get("preemptionSummary", {}).get("preemptedAttemptCount")]
+
+    [victim] = wait_for(preempted, timeout=30)
+    assert victim["status"] in ("RUNNABLE", "SCHEDULED", "STARTING", "RUNNING")
+    assert victim["preemptionSummary"]["recentPreemptedAttempts"][0]["statusReason"] == (
+        "Cross-share preemption triggered to reclaim borrowed capacity"
+    )
+    assert victim["attempts"] == []
+    usage = batch.get_job_queue_snapshot(jobQueue="qm")["queueUtilization"]
+    shares = {
+        u["quotaShareName"]: sum(c["quantity"] for c in u["capacityUsage"])
+        for u in usage["quotaShareUtilization"]["topCapacityUtilization"]
+    }
+    assert shares["lender"] == 1.0 and shares["borrower"] <= 3.0
