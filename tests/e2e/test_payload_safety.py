@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 
+from tests.support.builders import fifo_queue
 from tests.support.server import RunningServer, serve, settings_for, wait_for
 
 
@@ -28,18 +29,7 @@ def local(tmp_path: Path) -> Iterator[RunningServer]:
     (tmp_path / "outside" / "public.csv").write_text("public\n")
     settings = settings_for(f"sqlite:///{tmp_path / 'db.sqlite'}", data, backend="local")
     with serve(settings) as running:
-        batch = running.client()
-        batch.create_service_environment(
-            serviceEnvironmentName="env",
-            serviceEnvironmentType="SAGEMAKER_TRAINING",
-            capacityLimits=[{"maxCapacity": 4, "capacityUnit": "NUM_INSTANCES"}],
-        )
-        batch.create_job_queue(
-            jobQueueName="q",
-            jobQueueType="SAGEMAKER_TRAINING",
-            priority=1,
-            serviceEnvironmentOrder=[{"order": 1, "serviceEnvironment": "env"}],
-        )
+        fifo_queue(running.client(), "q", max_capacity=4)
         yield running
 
 
