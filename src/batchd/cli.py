@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 import logging
 import os
 import shlex
@@ -39,6 +40,12 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--account-id", default="123456789012")
     serve.add_argument("--backend", choices=["local", "fake"], default="local")
     serve.add_argument("--tick-seconds", type=float, default=1.0)
+    serve.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="server processes sharing the port; one schedules, all serve the API",
+    )
     serve.add_argument(
         "--image-command",
         action="append",
@@ -85,7 +92,7 @@ def _parser() -> argparse.ArgumentParser:
 def _serve(args: argparse.Namespace) -> int:
     import uvicorn
 
-    from batchd.wiring import build_app
+    from batchd.wiring import SETTINGS_VARIABLE, build_app, migrate
 
     try:
         keys = _access_keys(args.access_keys_file)
@@ -115,6 +122,21 @@ def _serve(args: argparse.Namespace) -> int:
     logging.basicConfig(
         level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
+    if args.workers > 1:
+        # Workers are separate processes: they rebuild the app from settings in the
+        # environment, after the parent has migrated the database once.
+        asyncio.run(migrate(settings))
+        os.environ[SETTINGS_VARIABLE] = settings.to_json()
+        uvicorn.run(
+            "batchd.wiring:app_from_environment",
+            factory=True,
+            workers=args.workers,
+            host=settings.host,
+            port=settings.port,
+            log_level=args.log_level,
+            access_log=False,
+        )
+        return 0
     uvicorn.run(
         build_app(settings),
         host=settings.host,

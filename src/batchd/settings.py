@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import os
 import re
 from dataclasses import dataclass, field
@@ -51,6 +53,21 @@ class Settings:
             raise InvalidParameter(f"--region {self.region!r} is not a region name like us-east-1")
         if self.backend not in ("local", "fake"):
             raise InvalidParameter(f"--backend must be local or fake, got {self.backend!r}")
+
+    def to_json(self) -> str:
+        """The settings for a worker process (``--workers``), as JSON."""
+        data = dataclasses.asdict(self)
+        data["data_dir"] = str(self.data_dir)
+        data["hosts_file"] = None if self.hosts_file is None else str(self.hosts_file)
+        return json.dumps(data)
+
+    @classmethod
+    def from_json(cls, text: str) -> Settings:
+        data = json.loads(text)
+        data["data_dir"] = Path(data["data_dir"])
+        data["hosts_file"] = None if data["hosts_file"] is None else Path(data["hosts_file"])
+        data["image_commands"] = {k: tuple(v) for k, v in data["image_commands"].items()}
+        return cls(**data)
 
     @property
     def listens_beyond_loopback(self) -> bool:

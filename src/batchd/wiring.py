@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Awaitable, Callable
 
 from starlette.applications import Starlette
@@ -48,6 +49,21 @@ async def open_runtime(settings: Settings) -> tuple[Context, Runtime, Store]:
     limits = Limits(max_submitted_per_queue=settings.max_submitted_per_queue)
     ctx = Context(store=store, arns=arns, clock=clock, ids=ids, control=runtime, limits=limits)
     return ctx, runtime, store
+
+
+SETTINGS_VARIABLE = "BATCHD_WORKER_SETTINGS"
+
+
+def app_from_environment() -> Starlette:
+    """The app of one ``--workers`` process, configured by the parent through the environment."""
+    return build_app(Settings.from_json(os.environ[SETTINGS_VARIABLE]))
+
+
+async def migrate(settings: Settings) -> None:
+    """Bring the database to the current schema once, before workers start."""
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    store = await Store.open(settings.database_url)
+    await store.close()
 
 
 def build_app(settings: Settings) -> Starlette:

@@ -42,7 +42,7 @@ __all__ = ["Runtime", "training_job_name"]
 log = logging.getLogger("batchd.runtime")
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9-]+")
-_INGEST_EVERY_MS = 250
+_INGEST_EVERY_MS = 50
 _COALESCE_SECONDS = 0.005
 # The job fields the API changes after submit; followers forward them to the leader.
 _FORWARDABLE = ("scheduling_priority", "tags")
@@ -189,8 +189,8 @@ class Runtime:
 
     async def _ingest(self, now: int) -> None:
         """Apply what follower replicas asked for, and admit the jobs they accepted."""
-        if self.store.lease.exclusive_by_nature or now - self._ingested_at < _INGEST_EVERY_MS:
-            return  # an SQLite database has no followers; PostgreSQL ones are read in batches
+        if now - self._ingested_at < _INGEST_EVERY_MS:
+            return  # what followers accept is read in batches
         self._ingested_at = now
         for kind, job_id, body in await self.store.take_requests():
             if kind == "reload":
@@ -245,6 +245,8 @@ class Runtime:
     def _admit(self) -> None:
         """SUBMITTED -> RUNNABLE: the status column flips in bulk; documents stay as they are."""
         for job in self._submitted.drain():
+            if job.job_id in self.planning.index:
+                continue  # already admitted: found in the store before its submitter said so
             admitted = dataclasses.replace(job, status=JobStatus.RUNNABLE)
             self._fresh[job.job_id] = admitted
             self.planning.add(admitted)

@@ -1,14 +1,18 @@
 """Who schedules: one leader per database.
 
 On PostgreSQL the leader holds a session advisory lock on a connection of its own; if the
-process dies the connection drops and the lock with it, so another replica takes over. An
-SQLite database belongs to one process, which always leads.
+process dies the connection drops and the lock with it, so another replica takes over. On
+SQLite (several worker processes of one server) it holds an exclusive ``flock`` on a file
+beside the database, which the kernel releases when the process dies.
 """
 
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import logging
+import os
+from pathlib import Path
 
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError, OperationalError
@@ -26,12 +30,14 @@ class Lease:
     def __init__(self, engine: AsyncEngine) -> None:
         self._engine = engine
         self._conn: AsyncConnection | None = None
-        self.exclusive_by_nature = engine.dialect.name == "sqlite"
+        self._fd: int | None = None
+        database = engine.url.database if engine.dialect.name == "sqlite" else None
+        self._lock_file = Path(database + ".lease") if database else None
 
     async def hold(self) -> bool:
         """True while this process is the leader; tries to become it when it is not."""
-        if self.exclusive_by_nature:
-            return True
+        if self._lock_file is not None:
+            return self._hold_file()
         try:
             if self._conn is not None:
                 await self._conn.execute(text("SELECT 1"))
@@ -52,7 +58,24 @@ class Lease:
             await self.release()
             return False
 
+    def _hold_file(self) -> bool:
+        if self._fd is not None:
+            return True
+        assert self._lock_file is not None
+        fd = os.open(self._lock_file, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            return False
+        self._fd = fd
+        log.info("this process is now the scheduling leader")
+        return True
+
     async def release(self) -> None:
+        fd, self._fd = self._fd, None
+        if fd is not None:
+            os.close(fd)  # closing the descriptor drops the flock
         conn, self._conn = self._conn, None
         if conn is not None:
             with contextlib.suppress(Exception):

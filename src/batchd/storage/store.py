@@ -490,6 +490,9 @@ class Store:
 
     async def take_requests(self, limit: int = 1000) -> list[tuple[str, str | None, Any]]:
         """The oldest requests, removed as they are read (the leader applies them at once)."""
+        async with self._engine.connect() as conn:  # usually there are none: no write lock
+            if (await conn.execute(select(job_requests.c.id).limit(1))).first() is None:
+                return []
         async with await self._write() as conn:
             rows = (
                 await conn.execute(select(job_requests).order_by(job_requests.c.id).limit(limit))
