@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
 import sqlite3
 from collections.abc import Callable
 from contextlib import AbstractContextManager
@@ -86,6 +87,10 @@ def _count_sqlite(path: Path) -> int:
         return int(conn.execute("SELECT count(*) FROM service_jobs").fetchone()[0])
 
 
+def _pg_rows(url: str, _data: Path) -> int:
+    return _count_postgres(url)
+
+
 def _count_postgres(url: str) -> int:
     import asyncpg
 
@@ -117,15 +122,21 @@ def measure_moto(work: Path, plan: Plan) -> Measured:
 
 
 def measure_batchd(
-    work: Path, name: str, plan: Plan, db_url: str | None, count: Callable[[], int]
+    work: Path,
+    name: str,
+    plan: Plan,
+    db_url: str | None,
+    count: Callable[[Path], int],
+    workers: int = 1,
 ) -> Measured:
-    data = work / f"data-{name}"
-    server_cm: AbstractContextManager[Server] = batchd_server(work, data, db_url)
+    data = work / f"data-{name}-{workers}"
+    server_cm: AbstractContextManager[Server] = batchd_server(work, data, db_url, workers=workers)
     with server_cm as server:
         batchd_queue(server.url, "bench", state="DISABLED")
         load = _load(server, _submit_service_job, plan)
-        committed = count()
-    return Measured(f"batchd SubmitServiceJob, {name}", load, committed)
+        committed = count(data)
+    label = f"batchd SubmitServiceJob, {name}" + (f", {workers} workers" if workers > 1 else "")
+    return Measured(label, load, committed)
 
 
 def _row(m: Measured, moto: Measured | None, target: float | None) -> list[str]:
@@ -155,6 +166,9 @@ def main() -> None:
     parser.add_argument("--warmup", type=float, default=3.0)
     parser.add_argument("--pg-admin", default=DEFAULT_PG_ADMIN, help="PostgreSQL admin URL")
     parser.add_argument("--no-postgres", action="store_true")
+    parser.add_argument(
+        "--workers", type=int, default=2, help="also measure batchd with this many processes"
+    )
     args = parser.parse_args()
     exit_on_sigterm()
     plan = Plan(args.connections, args.warmup, args.duration)
@@ -169,19 +183,21 @@ def main() -> None:
     with workspace() as work:
         ceiling = measure_ceiling(work, plan)
         moto = measure_moto(work, plan)
-        sqlite_path = work / "data-SQLite" / "batchd.db"
-        results = [measure_batchd(work, "SQLite", plan, None, lambda: _count_sqlite(sqlite_path))]
+        counts = sorted({1, max(1, args.workers)})
+        results = [
+            measure_batchd(work, "SQLite", plan, None, lambda d: _count_sqlite(d / "batchd.db"), n)
+            for n in counts
+        ]
         if pg_skip is None:
-            with postgres_database(args.pg_admin) as url:
-                results.append(
-                    measure_batchd(work, "PostgreSQL", plan, url, lambda: _count_postgres(url))
-                )
-    targets = {
-        "batchd SubmitServiceJob, SQLite": 5000.0,
-        "batchd SubmitServiceJob, PostgreSQL": 3000.0,
-    }
+            for n in counts:
+                with postgres_database(args.pg_admin) as url:
+                    results.append(
+                        measure_batchd(
+                            work, "PostgreSQL", plan, url, functools.partial(_pg_rows, url), n
+                        )
+                    )
     rows = [_row(ceiling, None, None), _row(moto, None, None)]
-    rows += [_row(m, moto, targets.get(m.name)) for m in results]
+    rows += [_row(m, moto, 5000.0 if "SQLite" in m.name else 3000.0) for m in results]
     print_table(
         "Submit capacity (requests/s sustained; every acknowledged job committed)",
         [

@@ -128,6 +128,7 @@ def batchd_server(
     tick_seconds: float = 1.0,
     timeout: float = 120.0,
     backend: str = "fake",
+    workers: int = 1,
 ) -> contextlib.AbstractContextManager[Server]:
     """``batchd serve`` (the fake backend unless told otherwise), on a free port."""
     port = free_port()
@@ -149,6 +150,8 @@ def batchd_server(
     ]
     if db_url is not None:
         argv += ["--db", db_url]
+    if workers > 1:
+        argv += ["--workers", str(workers)]
     return _server("batchd", argv, port, workdir, timeout, {})
 
 
