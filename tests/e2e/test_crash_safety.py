@@ -8,6 +8,7 @@ import threading
 import time
 import uuid
 from pathlib import Path
+from typing import Any
 
 import pytest
 from botocore.exceptions import BotoCoreError, ClientError
@@ -16,6 +17,19 @@ from tests.support.process import ServerProcess
 from tests.support.server import payload
 
 CLIENTS = 4
+
+
+def resubmit(batch: Any, name: str, token: str) -> Any:
+    """Submit the job called ``name`` with ``token``; the same call a retrying client makes."""
+    return batch.submit_service_job(
+        jobName=name,
+        jobQueue="q",
+        serviceJobType="SAGEMAKER_TRAINING",
+        serviceRequestPayload=payload(
+            name=name, environment={"BATCHD_FAKE_DURATION_SECONDS": "600"}
+        ),
+        clientToken=token,
+    )
 
 
 def storm(
@@ -31,15 +45,8 @@ def storm(
     while not stop.is_set():
         token, name = str(uuid.uuid4()), f"w{worker}-{n}"
         n += 1
-        body = payload(name=name, environment={"BATCHD_FAKE_DURATION_SECONDS": "600"})
         try:
-            out = batch.submit_service_job(
-                jobName=name,
-                jobQueue="q",
-                serviceJobType="SAGEMAKER_TRAINING",
-                serviceRequestPayload=body,
-                clientToken=token,
-            )
+            out = resubmit(batch, name, token)
         except (BotoCoreError, ClientError):
             with lock:
                 unknown.append((token, name))
@@ -96,31 +103,11 @@ def test_acknowledged_jobs_survive_sigkill_exactly_once(
             assert json.loads(job["serviceRequestPayload"])["TrainingJobName"] == name
         # A client that never heard back retries with the same token: one job, not two.
         for token, name in unknown:
-            body = payload(name=name, environment={"BATCHD_FAKE_DURATION_SECONDS": "600"})
-            first = batch.submit_service_job(
-                jobName=name,
-                jobQueue="q",
-                serviceJobType="SAGEMAKER_TRAINING",
-                serviceRequestPayload=body,
-                clientToken=token,
-            )
-            again = batch.submit_service_job(
-                jobName=name,
-                jobQueue="q",
-                serviceJobType="SAGEMAKER_TRAINING",
-                serviceRequestPayload=body,
-                clientToken=token,
-            )
+            first = resubmit(batch, name, token)
+            again = resubmit(batch, name, token)
             assert first["jobId"] == again["jobId"]
         for token, (job_id, name) in list(acked.items())[:20]:
-            body = payload(name=name, environment={"BATCHD_FAKE_DURATION_SECONDS": "600"})
-            replay = batch.submit_service_job(
-                jobName=name,
-                jobQueue="q",
-                serviceJobType="SAGEMAKER_TRAINING",
-                serviceRequestPayload=body,
-                clientToken=token,
-            )
+            replay = resubmit(batch, name, token)
             assert replay["jobId"] == job_id
         names: dict[str, int] = {}
         pager = batch.get_paginator("list_service_jobs")

@@ -137,14 +137,16 @@ async def _submit(ctx: Context, params: Params, token: str | None, digest: str) 
             f"Job queue {queue.job_queue_name} has {limit} SUBMITTED jobs, the most allowed"
         )
     job_id = ctx.ids.job_id()
+    now = ctx.clock.now_ms()
     job = ServiceJob(
         job_id=job_id,
         job_arn=ctx.arns.service_job(job_id),
         job_name=params["jobName"],
         job_queue=queue.job_queue_arn,
         service_request_payload=params["serviceRequestPayload"],
-        created_at=ctx.clock.now_ms(),
-        seq=ctx.clock.now_ms() * 1000 + next(_seq) % 1000,
+        created_at=now,
+        # Ties within a millisecond keep arrival order (FIFO's tie-break).
+        seq=now * 1000 + next(_seq) % 1000,
         capacity_usage=capacity_usage(payload),
         retry_strategy=_opt(ServiceJobRetryStrategy, params.get("retryStrategy")),
         scheduling_priority=params.get("schedulingPriority"),
