@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 import uuid
 from datetime import UTC, datetime
@@ -31,8 +32,22 @@ class SystemClock:
 
 
 class RandomIds:
+    """Random version-4 UUIDs. The kernel's randomness is read 4 KiB at a time: a
+    ``getrandom`` call per id cost more than the rest of making the id."""
+
+    def __init__(self) -> None:
+        self._pool = b""
+        self._at = 0
+
+    def _uuid(self) -> uuid.UUID:
+        if self._at >= len(self._pool):
+            self._pool, self._at = os.urandom(4096), 0
+        raw = self._pool[self._at : self._at + 16]
+        self._at += 16
+        return uuid.UUID(bytes=raw, version=4)
+
     def job_id(self) -> str:
-        return str(uuid.uuid4())
+        return str(self._uuid())
 
     def attempt_id(self) -> str:
-        return uuid.uuid4().hex
+        return self._uuid().hex

@@ -190,6 +190,25 @@ def test_modify_is_atomic_and_writes_nothing_when_the_change_fails(db_url: str) 
 # -- submitting jobs -----------------------------------------------------------------------
 
 
+def test_a_followers_submitted_count_adds_its_own_submits_between_reads(db_url: str) -> None:
+    async def scenario(store: Store) -> None:
+        other = await Store.open(db_url)  # another replica on the same database
+        try:
+            await other.submit(job("a"))
+            assert await store.submitted_in("q") == 1
+            await store.submit(job("b"))
+            assert await store.submitted_in("q") == 2  # its own, counted without a read
+            await other.submit(job("c"))
+            assert await store.submitted_in("q") == 2  # another's shows at the next read
+            await asyncio.sleep(1.05)
+            assert await store.submitted_in("q") == 3
+            assert await store.submitted_in("other") == 0
+        finally:
+            await other.close()
+
+    run(db_url, scenario)
+
+
 def test_concurrent_submits_share_commits_and_are_each_stored_once(db_url: str) -> None:
     async def scenario(store: Store) -> None:
         commits = 0
@@ -198,8 +217,8 @@ def test_concurrent_submits_share_commits_and_are_each_stored_once(db_url: str) 
             nonlocal commits
             commits += 1
 
-        # The engine is private; counting its commits is how group commit shows from outside.
-        event.listen(store._engine.sync_engine, "commit", count)
+        # Counting the write engine's commits is how group commit shows from outside.
+        event.listen(store.db.write_engine, "commit", count)
         jobs = [job(f"j{i}", created_at=1_000 + i) for i in range(200)]
         stored = await asyncio.gather(*(store.submit(j) for j in jobs))
         assert stored == jobs
@@ -208,6 +227,30 @@ def test_concurrent_submits_share_commits_and_are_each_stored_once(db_url: str) 
         assert sorted(j.job_id for j in listed) == sorted(j.job_id for j in jobs)
         for original in jobs[:5]:
             assert await store.job(original.job_id) == original
+
+    run(db_url, scenario)
+
+
+def test_an_admission_rides_along_with_the_submits_being_committed(db_url: str) -> None:
+    async def scenario(store: Store) -> None:
+        earlier = [job(f"a{i}") for i in range(50)]
+        await asyncio.gather(*(store.submit(j) for j in earlier))
+        commits = 0
+
+        def count(_conn: Any) -> None:
+            nonlocal commits
+            commits += 1
+
+        event.listen(store.db.write_engine, "commit", count)
+        later = [job(f"b{i}") for i in range(50)]
+        await asyncio.gather(
+            *(store.submit(j) for j in later),
+            store.save_jobs([], admitted=[j.job_id for j in earlier]),
+        )
+        assert commits == 1, f"50 submits and an admission took {commits} commits"
+        stored = await store.jobs([j.job_id for j in earlier + later])
+        assert {stored[j.job_id].status for j in earlier} == {JobStatus.RUNNABLE}
+        assert {stored[j.job_id].status for j in later} == {JobStatus.SUBMITTED}
 
     run(db_url, scenario)
 

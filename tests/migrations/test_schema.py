@@ -10,7 +10,7 @@ from alembic.migration import MigrationContext
 from sqlalchemy import inspect
 from sqlalchemy.engine import Connection
 
-from batchd.storage.dialects import create_engine
+from batchd.storage.database import open_database
 from batchd.storage.schema import metadata
 from batchd.storage.store import Store
 
@@ -19,12 +19,11 @@ def _inspect(db_url: str, probe: Any) -> Any:
     async def main() -> Any:
         store = await Store.open(db_url)  # runs `alembic upgrade head`
         await store.close()
-        engine = create_engine(db_url)
+        db = open_database(db_url)
         try:
-            async with engine.connect() as conn:
-                return await conn.run_sync(probe)
+            return await db.read(probe)
         finally:
-            await engine.dispose()
+            await db.close()
 
     return asyncio.run(main())
 

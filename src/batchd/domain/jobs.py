@@ -140,6 +140,17 @@ class ServiceJob:
     capacity_failed: bool = False
     current: CurrentAttempt | None = None
 
+    def with_status(self, status: JobStatus) -> ServiceJob:
+        """This job with another status and nothing else changed.
+
+        ``dataclasses.replace`` runs ``__init__`` over every field; admission does this once
+        per submitted job, where it was the largest cost of a scheduling cycle.
+        """
+        changed = object.__new__(ServiceJob)
+        changed.__dict__.update(self.__dict__)
+        changed.__dict__["status"] = status
+        return changed
+
     @property
     def terminal(self) -> bool:
         return self.status in TERMINAL

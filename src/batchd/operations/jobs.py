@@ -131,7 +131,7 @@ async def _submit(ctx: Context, params: Params, token: str | None, digest: str) 
     limit = ctx.limits.max_submitted_per_queue
     waiting = ctx.control.submitted_count(queue.job_queue_name)
     if waiting is None:  # a follower replica: ask the database
-        waiting = await ctx.store.count_jobs(queue=queue.job_queue_name, status="SUBMITTED")
+        waiting = await ctx.store.submitted_in(queue.job_queue_name)
     if waiting >= limit:
         raise LimitExceeded(
             f"Job queue {queue.job_queue_name} has {limit} SUBMITTED jobs, the most allowed"

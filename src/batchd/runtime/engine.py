@@ -202,9 +202,16 @@ class Runtime:
             elif kind == "update" and job_id:
                 fields = {k: v for k, v in body.items() if k in _FORWARDABLE}
                 await self._update(job_id, functools.partial(_with_fields, fields=fields))
-        for job in await self.store.submitted_jobs():
-            if job.job_id not in self._submitted:
-                self._submitted.put(job)
+        # Most SUBMITTED jobs were accepted here and are already pending: read whole only
+        # the ones another replica accepted.
+        ids = await self.store.submitted_job_ids()
+        foreign = [i for i in ids if i not in self._submitted and i not in self.planning.index]
+        if foreign:
+            found = await self.store.jobs(foreign)
+            for job_id in foreign:  # oldest first, as listed
+                job = found.get(job_id)
+                if job is not None and job.status is JobStatus.SUBMITTED:
+                    self._submitted.put(job)
 
     def _current(self, job_id: str) -> ServiceJob | None:
         """The newest in-memory version of an active job, if it is held."""
@@ -247,7 +254,7 @@ class Runtime:
         for job in self._submitted.drain():
             if job.job_id in self.planning.index:
                 continue  # already admitted: found in the store before its submitter said so
-            admitted = dataclasses.replace(job, status=JobStatus.RUNNABLE)
+            admitted = job.with_status(JobStatus.RUNNABLE)
             self._fresh[job.job_id] = admitted
             self.planning.add(admitted)
             self._admitted.append(job.job_id)

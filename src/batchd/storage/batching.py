@@ -1,7 +1,8 @@
-"""Group commit: concurrent writers share one transaction.
+"""Batching: concurrent callers share one trip to the database.
 
-While one batch is being committed, new items queue up; the next batch takes all of them.
-Under load a commit carries many writes, and under no load an item waits for nobody.
+While one batch is in the database, new items queue up; the next batch takes all of them.
+Under load a trip carries many items (group commit for submits, one ``IN`` query for
+Describes), and under no load an item waits for nobody.
 """
 
 from __future__ import annotations
@@ -13,10 +14,10 @@ from typing import Generic, TypeVar
 T = TypeVar("T")
 R = TypeVar("R")
 
-__all__ = ["GroupCommit"]
+__all__ = ["Batcher"]
 
 
-class GroupCommit(Generic[T, R]):
+class Batcher(Generic[T, R]):
     def __init__(
         self, run_batch: Callable[[list[T]], Awaitable[Sequence[R]]], max_batch: int = 1000
     ) -> None:

@@ -16,7 +16,9 @@ from pathlib import Path
 
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError, OperationalError
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from batchd.storage.database import Database, PostgresDatabase, SqliteDatabase
 
 __all__ = ["Lease"]
 
@@ -27,12 +29,13 @@ _LOCK_KEY = 0x6261_7463_6864  # "batchd"
 
 
 class Lease:
-    def __init__(self, engine: AsyncEngine) -> None:
-        self._engine = engine
+    def __init__(self, db: Database) -> None:
+        self._db = db
         self._conn: AsyncConnection | None = None
         self._fd: int | None = None
-        database = engine.url.database if engine.dialect.name == "sqlite" else None
-        self._lock_file = Path(database + ".lease") if database else None
+        self._lock_file: Path | None = None
+        if isinstance(db, SqliteDatabase):
+            self._lock_file = Path(f"{db.path}.lease")
 
     async def hold(self) -> bool:
         """True while this process is the leader; tries to become it when it is not."""
@@ -42,7 +45,8 @@ class Lease:
             if self._conn is not None:
                 await self._conn.execute(text("SELECT 1"))
                 return True
-            conn = await self._engine.connect()
+            assert isinstance(self._db, PostgresDatabase)
+            conn = await self._db.engine.connect()
             got = (
                 await conn.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": _LOCK_KEY})
             ).scalar_one()

@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import json
 import time
+from collections import deque
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from sqlalchemy import and_, bindparam, delete, func, insert, select, tuple_, update
+from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from batchd.domain.codec import from_wire, to_wire
 from batchd.domain.jobs import ServiceJob
@@ -20,8 +19,9 @@ from batchd.domain.resources import JobQueue, QuotaShare, SchedulingPolicy, Serv
 from batchd.domain.status import ACTIVE, JobStatus
 from batchd.domain.training import TrainingJob
 from batchd.errors import Conflict
-from batchd.storage.batching import GroupCommit
-from batchd.storage.dialects import create_engine, insert_ignoring_conflicts, is_sqlite
+from batchd.storage.batching import Batcher
+from batchd.storage.database import Database, open_database
+from batchd.storage.dialects import insert_new_rows
 from batchd.storage.lease import Lease
 from batchd.storage.migrate import upgrade
 from batchd.storage.schema import job_requests, jobs, resources, training_jobs
@@ -38,6 +38,7 @@ KINDS: dict[type, str] = {
 }
 _ACTIVE = [s.value for s in ACTIVE]
 _RESOURCE_TTL_SECONDS = 1.0
+_CHUNK = 2000
 
 
 def _dump(obj: object) -> str:
@@ -59,6 +60,18 @@ _UPDATE_TRAINING_JOB = (
     update(training_jobs)
     .where(training_jobs.c.name == bindparam("k_name"))
     .values(status=bindparam("k_status"), doc=bindparam("k_doc"))
+)
+
+
+# Built once: composing a statement costs more than SQLite takes to run a key lookup.
+_BY_IDS = select(jobs.c.job_id, jobs.c.status, jobs.c.doc).where(
+    jobs.c.job_id.in_(bindparam("ids", expanding=True))
+)
+_ADMIT = (
+    update(jobs)
+    .where(jobs.c.job_id.in_(bindparam("ids", expanding=True)))
+    .where(jobs.c.status == JobStatus.SUBMITTED.value)
+    .values(status=JobStatus.RUNNABLE.value)
 )
 
 
@@ -87,33 +100,36 @@ class JobQuery:
 
 
 class Store:
-    def __init__(self, engine: AsyncEngine) -> None:
-        self._engine = engine
-        # SQLite has one writer; queueing writers here avoids SQLITE_BUSY retries.
-        self._write_lock = asyncio.Lock() if is_sqlite(engine) else None
-        self._submits: GroupCommit[ServiceJob, ServiceJob] = GroupCommit(self._insert_jobs)
+    def __init__(self, db: Database) -> None:
+        self.db = db
+        # Concurrent submits share one commit; concurrent Describes share one read.
+        self._submits: Batcher[ServiceJob | _Admission, ServiceJob | None] = Batcher(
+            self._insert_jobs
+        )
+        self._documents: Batcher[str, dict[str, Any] | None] = Batcher(self._read_documents)
         # Every submit reads its queue (and policy, quota share): a short-lived cache, cleared
         # by this process's own writes; other replicas' changes show within the TTL.
         self._cache: dict[tuple[str, str], tuple[float, Any]] = {}
-        self.lease = Lease(engine)
+        self._waiting: dict[str, list[float]] = {}  # queue -> [expires, SUBMITTED count]
+        self.lease = Lease(db)
 
     @classmethod
     async def open(cls, url: str) -> Store:
-        engine = create_engine(url)
-        async with engine.begin() as conn:
-            await conn.run_sync(upgrade)
-        return cls(engine)
+        db = open_database(url)
+        try:
+            await db.write(upgrade)
+        except BaseException:
+            await db.close()
+            raise
+        return cls(db)
 
     async def close(self) -> None:
         await self.lease.release()
-        await self._engine.dispose()
+        await self.db.close()
 
     @property
     def dialect(self) -> str:
-        return self._engine.dialect.name
-
-    async def _write(self) -> _Writer:
-        return _Writer(self._engine, self._write_lock)
+        return self.db.dialect
 
     # -- resources -------------------------------------------------------------------------
 
@@ -126,8 +142,7 @@ class Store:
         stmt = select(resources.c.doc).where(
             resources.c.kind == KINDS[cls], resources.c.name == name
         )
-        async with self._engine.connect() as conn:
-            doc = (await conn.execute(stmt)).scalar_one_or_none()
+        doc = await self.db.read(lambda conn: conn.execute(stmt).scalar_one_or_none())
         found = None if doc is None else from_wire(cls, json.loads(doc))
         self._cache[key] = (time.monotonic() + _RESOURCE_TTL_SECONDS, found)
         return found
@@ -135,14 +150,14 @@ class Store:
     def _forget(self, cls: type[R], name: str) -> None:
         self._cache.pop((KINDS[cls], name), None)
 
-    @contextlib.asynccontextmanager
-    async def _writing(self, cls: type[R], name: str) -> AsyncIterator[AsyncConnection]:
+    async def _write_resource(
+        self, cls: type[R], name: str, work: Callable[[Connection], Any]
+    ) -> Any:
         """A write of one resource; its cached copy is dropped before and after the commit,
         so no reader can cache the old version across it."""
         self._forget(cls, name)
         try:
-            async with await self._write() as conn:
-                yield conn
+            return await self.db.write(work)
         finally:
             self._forget(cls, name)
 
@@ -163,69 +178,84 @@ class Store:
         stmt = stmt.order_by(resources.c.id)
         if limit is not None:
             stmt = stmt.limit(limit)
-        async with self._engine.connect() as conn:
-            rows = (await conn.execute(stmt)).all()
+        rows = await self.db.read(lambda conn: conn.execute(stmt).all())
         return [(row.id, from_wire(cls, json.loads(row.doc))) for row in rows]
 
     async def count(self, cls: type[R], *, prefix: str | None = None) -> int:
         stmt = select(func.count()).where(resources.c.kind == KINDS[cls])
         if prefix is not None:
             stmt = stmt.where(resources.c.name.startswith(prefix, autoescape=True))
-        async with self._engine.connect() as conn:
-            return int((await conn.execute(stmt)).scalar_one())
+        return int(await self.db.read(lambda conn: conn.execute(stmt).scalar_one()))
 
     async def create(self, cls: type[R], name: str, obj: R, what: str) -> None:
-        async with self._writing(cls, name) as conn:
-            try:
-                await conn.execute(
-                    insert(resources).values(kind=KINDS[cls], name=name, doc=_dump(obj))
-                )
-            except IntegrityError as err:
-                raise Conflict(f"{what} {name} already exists") from err
+        stmt = insert(resources).values(kind=KINDS[cls], name=name, doc=_dump(obj))
+        try:
+            await self._write_resource(cls, name, lambda conn: conn.execute(stmt))
+        except IntegrityError as err:
+            raise Conflict(f"{what} {name} already exists") from err
 
     async def save(self, cls: type[R], name: str, obj: R) -> None:
-        async with self._writing(cls, name) as conn:
-            await conn.execute(
-                update(resources)
-                .where(resources.c.kind == KINDS[cls], resources.c.name == name)
-                .values(doc=_dump(obj))
-            )
+        stmt = (
+            update(resources)
+            .where(resources.c.kind == KINDS[cls], resources.c.name == name)
+            .values(doc=_dump(obj))
+        )
+        await self._write_resource(cls, name, lambda conn: conn.execute(stmt))
 
     async def modify(self, cls: type[R], name: str, change: Callable[[R], R]) -> R | None:
         """Read, change and write one resource in one transaction (the row locked on
-        PostgreSQL, writers serialized on SQLite), so concurrent changes never overwrite
-        each other. None when it does not exist; an exception from ``change`` writes nothing.
+        PostgreSQL, the database write-locked on SQLite), so concurrent changes never
+        overwrite each other. None when it does not exist; an exception from ``change``
+        writes nothing.
         """
         where = (resources.c.kind == KINDS[cls], resources.c.name == name)
-        async with self._writing(cls, name) as conn:
+
+        def work(conn: Connection) -> R | None:
             stmt = select(resources.c.doc).where(*where).with_for_update()
-            doc = (await conn.execute(stmt)).scalar_one_or_none()
+            doc = conn.execute(stmt).scalar_one_or_none()
             if doc is None:
                 return None
             new = change(from_wire(cls, json.loads(doc)))
-            await conn.execute(update(resources).where(*where).values(doc=_dump(new)))
-        return new
+            conn.execute(update(resources).where(*where).values(doc=_dump(new)))
+            return new
+
+        result: R | None = await self._write_resource(cls, name, work)
+        return result
 
     async def delete(self, cls: type[R], name: str) -> None:
-        async with self._writing(cls, name) as conn:
-            await conn.execute(
-                delete(resources).where(resources.c.kind == KINDS[cls], resources.c.name == name)
-            )
+        stmt = delete(resources).where(resources.c.kind == KINDS[cls], resources.c.name == name)
+        await self._write_resource(cls, name, lambda conn: conn.execute(stmt))
 
     # -- jobs ------------------------------------------------------------------------------
 
     async def submit(self, job: ServiceJob) -> ServiceJob:
         """Store a new job durably; with a reused client token, the job stored first."""
-        return await self._submits.submit(job)
+        stored = await self._submits.submit(job)
+        assert stored is not None
+        waiting = self._waiting.get(job.queue_name)
+        if waiting is not None and stored is job:
+            waiting[1] += 1
+        return stored
 
-    async def _insert_jobs(self, batch: list[ServiceJob]) -> list[ServiceJob]:
+    async def _insert_jobs(self, items: list[ServiceJob | _Admission]) -> list[ServiceJob | None]:
+        """New jobs, and admissions riding along in the same commit.
+
+        While jobs are being submitted the scheduler's admissions (SUBMITTED -> RUNNABLE) join
+        the next submit commit instead of paying an fsync of their own; with several workers
+        on one SQLite file, every commit also waits for the others' to finish.
+        """
+        batch = [item for item in items if isinstance(item, ServiceJob)]
+        admitted = [i for item in items if isinstance(item, _Admission) for i in item.job_ids]
         rows = [_job_row(job) for job in batch]
-        async with await self._write() as conn:
-            await conn.execute(insert_ignoring_conflicts(self._engine, jobs), rows)
-            tokens = {job.client_token: job.job_id for job in batch if job.client_token}
+        tokens = {job.client_token: job.job_id for job in batch if job.client_token}
+
+        def work(conn: Connection) -> tuple[dict[str, str], dict[str, ServiceJob]]:
+            _admit(conn, admitted)
+            inserted = insert_new_rows(conn, jobs, rows) if rows else 0
             owners: dict[str, str] = {}
-            if tokens:
-                found = await conn.execute(
+            # When every row went in, no token was taken before: nothing to look up.
+            if tokens and inserted != len(rows):
+                found = conn.execute(
                     select(jobs.c.client_token, jobs.c.job_id).where(
                         jobs.c.client_token.in_(list(tokens))
                     )
@@ -233,52 +263,42 @@ class Store:
                 owners = {row.client_token: row.job_id for row in found}
             # Only a reused token (a client's retry) needs the job stored first.
             lost = [owners[t] for t, job_id in tokens.items() if owners.get(t, job_id) != job_id]
-            earlier = await self._jobs_in(conn, lost) if lost else {}
+            return owners, _jobs_in(conn, lost) if lost else {}
+
+        owners, earlier = await self.db.write(work)
         return [
-            earlier.get(owners.get(job.client_token or "", ""), job) if job.client_token else job
-            for job in batch
+            None
+            if isinstance(item, _Admission)
+            else earlier.get(owners.get(item.client_token or "", ""), item)
+            if item.client_token
+            else item
+            for item in items
         ]
 
-    async def _jobs_in(
-        self, conn: AsyncConnection, job_ids: Sequence[str]
-    ) -> dict[str, ServiceJob]:
-        found: dict[str, ServiceJob] = {}
-        for start in range(0, len(job_ids), 500):
-            rows = await conn.execute(
-                select(jobs.c.job_id, jobs.c.status, jobs.c.doc).where(
-                    jobs.c.job_id.in_(job_ids[start : start + 500])
-                )
-            )
-            found.update({row.job_id: _job(row.doc, row.status) for row in rows})
-        return found
-
     async def job(self, job_id: str) -> ServiceJob | None:
-        async with self._engine.connect() as conn:
-            row = (
-                await conn.execute(select(jobs.c.status, jobs.c.doc).where(jobs.c.job_id == job_id))
-            ).one_or_none()
-        return None if row is None else _job(row.doc, row.status)
+        found = await self.db.read_by_key(
+            lambda conn: conn.execute(_BY_IDS, {"ids": [job_id]}).one_or_none()
+        )
+        return None if found is None else _job(found.doc, found.status)
 
     async def jobs(self, job_ids: Sequence[str]) -> dict[str, ServiceJob]:
         """Many jobs by id, in chunks that stay under every driver's parameter limit."""
-        async with self._engine.connect() as conn:
-            return await self._jobs_in(conn, job_ids)
+        ids = list(job_ids)
+        return await self.db.read(lambda conn: _jobs_in(conn, ids))
 
     async def job_document(self, job_id: str) -> dict[str, Any] | None:
         """A job as stored, wire-keyed: what Describe serializes, without building objects."""
-        async with self._engine.connect() as conn:
-            row = (
-                await conn.execute(select(jobs.c.status, jobs.c.doc).where(jobs.c.job_id == job_id))
-            ).one_or_none()
-        return None if row is None else _document(row.doc, row.status)
+        return await self._documents.submit(job_id)
+
+    async def _read_documents(self, job_ids: list[str]) -> list[dict[str, Any] | None]:
+        unique = list(dict.fromkeys(job_ids))
+
+        found = await self.db.read_by_key(lambda conn: _rows_by_id(conn, unique))
+        return [_document(*found[i]) if i in found else None for i in job_ids]
 
     async def job_by_token(self, token: str) -> ServiceJob | None:
-        async with self._engine.connect() as conn:
-            row = (
-                await conn.execute(
-                    select(jobs.c.status, jobs.c.doc).where(jobs.c.client_token == token)
-                )
-            ).one_or_none()
+        stmt = select(jobs.c.status, jobs.c.doc).where(jobs.c.client_token == token)
+        row = await self.db.read(lambda conn: conn.execute(stmt).one_or_none())
         return None if row is None else _job(row.doc, row.status)
 
     async def list_jobs(self, query: JobQuery) -> list[ServiceJob]:
@@ -312,8 +332,8 @@ class Store:
             .order_by(c.created_at.desc(), c.job_id.desc())
             .limit(query.limit)
         )
-        async with self._engine.connect() as conn:
-            return [_document(row.doc, row.status) for row in await conn.execute(stmt)]
+        rows = await self.db.read(lambda conn: conn.execute(stmt).all())
+        return [_document(row.doc, row.status) for row in rows]
 
     async def save_jobs(
         self,
@@ -327,70 +347,27 @@ class Store:
         """
         if not changed and not trained and not admitted:
             return
-        async with await self._write() as conn:
-            for start in range(0, len(admitted), 500):
-                await conn.execute(
-                    update(jobs)
-                    .where(jobs.c.job_id.in_(admitted[start : start + 500]))
-                    .where(jobs.c.status == JobStatus.SUBMITTED.value)
-                    .values(status=JobStatus.RUNNABLE.value)
-                )
-            if changed:  # one executemany, not a statement per job
-                await conn.execute(
-                    _UPDATE_JOB,
-                    [
-                        {"k_id": j.job_id, "k_status": j.status.value, "k_doc": _dump(j)}
-                        for j in changed
-                    ],
-                )
-            await self._save_training_jobs(conn, trained)
-
-    async def _save_training_jobs(
-        self, conn: AsyncConnection, records: Sequence[TrainingJob]
-    ) -> None:
-        if not records:
+        if not changed and not trained:
+            await self._submits.submit(_Admission(list(admitted)))
             return
-        names = [r.training_job_name for r in records]
-        existing = set(
-            (
-                await conn.execute(
-                    select(training_jobs.c.name).where(training_jobs.c.name.in_(names))
-                )
-            ).scalars()
-        )
-        fresh = [r for r in records if r.training_job_name not in existing]
-        known = [r for r in records if r.training_job_name in existing]
-        if fresh:
-            await conn.execute(
-                insert(training_jobs),
-                [
-                    {
-                        "name": r.training_job_name,
-                        "job_id": r.job_id,
-                        "created_at": r.creation_time,
-                        "status": r.training_job_status,
-                        "doc": _dump(r),
-                    }
-                    for r in fresh
-                ],
-            )
-        if known:
-            await conn.execute(
-                _UPDATE_TRAINING_JOB,
-                [
-                    {
-                        "k_name": r.training_job_name,
-                        "k_status": r.training_job_status,
-                        "k_doc": _dump(r),
-                    }
-                    for r in known
-                ],
-            )
+        admitted = list(admitted)
+        changes = [
+            {"k_id": j.job_id, "k_status": j.status.value, "k_doc": _dump(j)} for j in changed
+        ]
+        training_rows = [_training_row(r) for r in trained]
+
+        def work(conn: Connection) -> None:
+            _admit(conn, admitted)
+            if changes:  # one executemany, not a statement per job
+                conn.execute(_UPDATE_JOB, changes)
+            if training_rows:
+                _save_training_jobs(conn, training_rows)
+
+        await self.db.write(work)
 
     async def training_job(self, name: str) -> TrainingJob | None:
         stmt = select(training_jobs.c.doc).where(training_jobs.c.name == name)
-        async with self._engine.connect() as conn:
-            doc = (await conn.execute(stmt)).scalar_one_or_none()
+        doc = await self.db.read(lambda conn: conn.execute(stmt).scalar_one_or_none())
         return None if doc is None else from_wire(TrainingJob, json.loads(doc))
 
     async def list_training_jobs(
@@ -417,41 +394,55 @@ class Store:
         if after is not None:
             stmt = stmt.where(tuple_(c.created_at, c.name) < tuple_(*after))
         stmt = stmt.order_by(c.created_at.desc(), c.name.desc()).limit(limit)
-        async with self._engine.connect() as conn:
-            docs = (await conn.execute(stmt)).scalars()
-            return [from_wire(TrainingJob, json.loads(doc)) for doc in docs]
+        docs = await self.db.read(lambda conn: list(conn.execute(stmt).scalars()))
+        return [from_wire(TrainingJob, json.loads(doc)) for doc in docs]
 
     async def active_jobs(self) -> list[ServiceJob]:
         return [job async for job in self.stream_active_jobs()]
 
     async def stream_active_jobs(self, queue: str | None = None) -> AsyncIterator[ServiceJob]:
-        """Every non-terminal job, read in chunks so a million never sit in memory at once."""
+        """Every non-terminal job in submission order, read in chunks so a million never sit
+        in memory at once. Each status is read along its (status, seq) index and the
+        statuses are merged by seq, which needs no sort in the database."""
+        heads: dict[str, deque[tuple[int, str]]] = {}
+        for status in _ACTIVE:
+            heads[status] = deque(await self._active_chunk(status, -1, queue))
+        while True:
+            live = [(rows[0][0], status) for status, rows in heads.items() if rows]
+            if not live:
+                return
+            _, status = min(live)
+            rows = heads[status]
+            seq, doc = rows.popleft()
+            yield _job(doc, status)
+            if not rows:
+                rows.extend(await self._active_chunk(status, seq, queue))
+
+    async def _active_chunk(
+        self, status: str, after: int, queue: str | None
+    ) -> list[tuple[int, str]]:
         stmt = (
-            select(jobs.c.status, jobs.c.doc)
-            .where(jobs.c.status.in_(_ACTIVE))
+            select(jobs.c.seq, jobs.c.doc)
+            .where(jobs.c.status == status, jobs.c.seq > after)
             .order_by(jobs.c.seq)
-            .execution_options(yield_per=2000)
+            .limit(_CHUNK)
         )
         if queue is not None:
             stmt = stmt.where(jobs.c.queue == queue)
-        async with self._engine.connect() as conn:
-            result = await conn.stream(stmt)
-            async for row in result:
-                yield _job(row.doc, row.status)
+        rows = await self.db.read(lambda conn: conn.execute(stmt).all())
+        return [(row.seq, row.doc) for row in rows]
 
     async def active_job_ids(self, queue: str, quota_share: str | None = None) -> list[str]:
         stmt = select(jobs.c.job_id).where(jobs.c.queue == queue, jobs.c.status.in_(_ACTIVE))
         if quota_share is not None:
             stmt = stmt.where(jobs.c.quota_share_name == quota_share)
-        async with self._engine.connect() as conn:
-            return list((await conn.execute(stmt)).scalars())
+        return await self.db.read(lambda conn: list(conn.execute(stmt).scalars()))
 
     async def active_in(self, *, queue: str, quota_share: str | None = None) -> int:
         stmt = select(func.count()).where(jobs.c.queue == queue, jobs.c.status.in_(_ACTIVE))
         if quota_share is not None:
             stmt = stmt.where(jobs.c.quota_share_name == quota_share)
-        async with self._engine.connect() as conn:
-            return int((await conn.execute(stmt)).scalar_one())
+        return int(await self.db.read(lambda conn: conn.execute(stmt).scalar_one()))
 
     async def active_share_identifiers(self, queue: str, limit: int) -> set[str]:
         stmt = (
@@ -464,59 +455,75 @@ class Store:
             .distinct()
             .limit(limit)
         )
-        async with self._engine.connect() as conn:
-            return {s for s in (await conn.execute(stmt)).scalars() if s is not None}
+        found = await self.db.read(lambda conn: list(conn.execute(stmt).scalars()))
+        return {s for s in found if s is not None}
 
     async def retire_queue(self, queue: str, suffix: str) -> None:
         """Detach a deleted queue's jobs from its name, so a new queue of that name starts
         empty; the jobs keep their ARNs and stay describable."""
-        async with await self._write() as conn:
-            await conn.execute(
-                update(jobs).where(jobs.c.queue == queue).values(queue=f"{queue}{suffix}")
-            )
+        stmt = update(jobs).where(jobs.c.queue == queue).values(queue=f"{queue}{suffix}")
+        await self.db.write(lambda conn: conn.execute(stmt))
 
     async def count_jobs(self, *, queue: str, status: str) -> int:
         stmt = select(func.count()).where(jobs.c.queue == queue, jobs.c.status == status)
-        async with self._engine.connect() as conn:
-            return int((await conn.execute(stmt)).scalar_one())
+        return int(await self.db.read(lambda conn: conn.execute(stmt).scalar_one()))
+
+    async def submitted_in(self, queue: str) -> int:
+        """About how many jobs of ``queue`` await admission, for the submit limit on a replica
+        that does not schedule: counted in the database at most once a second, plus this
+        process's own submits since (a count per submit doubled a follower's cost)."""
+        now = time.monotonic()
+        entry = self._waiting.get(queue)
+        if entry is None or entry[0] <= now:
+            count = await self.count_jobs(queue=queue, status=JobStatus.SUBMITTED.value)
+            entry = self._waiting[queue] = [now + _RESOURCE_TTL_SECONDS, count]
+        return int(entry[1])
 
     # -- requests from follower replicas to the scheduling leader ---------------------------
 
     async def request(self, kind: str, job_id: str | None, body: dict[str, Any]) -> None:
-        async with await self._write() as conn:
-            await conn.execute(
-                insert(job_requests).values(kind=kind, job_id=job_id, body=json.dumps(body))
-            )
+        stmt = insert(job_requests).values(kind=kind, job_id=job_id, body=json.dumps(body))
+        await self.db.write(lambda conn: conn.execute(stmt))
 
     async def take_requests(self, limit: int = 1000) -> list[tuple[str, str | None, Any]]:
         """The oldest requests, removed as they are read (the leader applies them at once)."""
-        async with self._engine.connect() as conn:  # usually there are none: no write lock
-            if (await conn.execute(select(job_requests.c.id).limit(1))).first() is None:
-                return []
-        async with await self._write() as conn:
-            rows = (
-                await conn.execute(select(job_requests).order_by(job_requests.c.id).limit(limit))
-            ).all()
+        probe = select(job_requests.c.id).limit(1)
+        # Usually there are none: find that out without taking the write lock.
+        if await self.db.read(lambda conn: conn.execute(probe).first()) is None:
+            return []
+
+        def work(conn: Connection) -> list[Any]:
+            stmt = select(job_requests).order_by(job_requests.c.id).limit(limit)
+            rows = conn.execute(stmt).all()
             if rows:  # exactly the rows read: ids can commit out of order on PostgreSQL
-                await conn.execute(
+                conn.execute(
                     delete(job_requests).where(job_requests.c.id.in_([r.id for r in rows]))
                 )
+            return list(rows)
+
+        rows = await self.db.write(work)
         return [(row.kind, row.job_id, json.loads(row.body)) for row in rows]
 
-    async def submitted_jobs(self, limit: int = 10_000) -> list[ServiceJob]:
-        """Jobs awaiting admission, oldest first: submits that reached another replica."""
+    async def submitted_job_ids(self, limit: int = 10_000) -> list[str]:
+        """Jobs awaiting admission, oldest first, by id."""
         stmt = (
-            select(jobs.c.status, jobs.c.doc)
+            select(jobs.c.job_id)
             .where(jobs.c.status == JobStatus.SUBMITTED.value)
             .order_by(jobs.c.seq)
             .limit(limit)
         )
-        async with self._engine.connect() as conn:
-            return [_job(row.doc, row.status) for row in await conn.execute(stmt)]
+        return await self.db.read(lambda conn: list(conn.execute(stmt).scalars()))
 
     async def max_seq(self) -> int:
-        async with self._engine.connect() as conn:
-            return int((await conn.execute(select(func.max(jobs.c.seq)))).scalar_one() or 0)
+        stmt = select(func.max(jobs.c.seq))
+        return int(await self.db.read(lambda conn: conn.execute(stmt).scalar_one()) or 0)
+
+
+@dataclass(frozen=True)
+class _Admission:
+    """Jobs to move from SUBMITTED to RUNNABLE, written with the next batch of submits."""
+
+    job_ids: list[str]
 
 
 def _job_row(job: ServiceJob) -> dict[str, Any]:
@@ -534,29 +541,46 @@ def _job_row(job: ServiceJob) -> dict[str, Any]:
     }
 
 
-class _Writer:
-    """A write transaction, serialized per process on SQLite."""
+def _rows_by_id(conn: Connection, job_ids: Sequence[str]) -> dict[str, tuple[str, str]]:
+    """(doc, status) of each stored job, read in chunks under every driver's parameter limit."""
+    found: dict[str, tuple[str, str]] = {}
+    for start in range(0, len(job_ids), 500):
+        rows = conn.execute(_BY_IDS, {"ids": list(job_ids[start : start + 500])})
+        found.update({job_id: (doc, status) for job_id, status, doc in rows})
+    return found
 
-    def __init__(self, engine: AsyncEngine, lock: asyncio.Lock | None) -> None:
-        self._engine = engine
-        self._lock = lock
-        self._ctx: Any = None
 
-    async def __aenter__(self) -> AsyncConnection:
-        if self._lock is not None:
-            await self._lock.acquire()
-        try:
-            self._ctx = self._engine.begin()
-            conn: AsyncConnection = await self._ctx.__aenter__()
-        except BaseException:
-            if self._lock is not None:
-                self._lock.release()
-            raise
-        return conn
+def _jobs_in(conn: Connection, job_ids: Sequence[str]) -> dict[str, ServiceJob]:
+    return {job_id: _job(*row) for job_id, row in _rows_by_id(conn, job_ids).items()}
 
-    async def __aexit__(self, *exc: Any) -> None:
-        try:
-            await self._ctx.__aexit__(*exc)
-        finally:
-            if self._lock is not None:
-                self._lock.release()
+
+def _admit(conn: Connection, job_ids: list[str]) -> None:
+    for start in range(0, len(job_ids), 500):
+        conn.execute(_ADMIT, {"ids": job_ids[start : start + 500]})
+
+
+def _training_row(record: TrainingJob) -> dict[str, Any]:
+    return {
+        "name": record.training_job_name,
+        "job_id": record.job_id,
+        "created_at": record.creation_time,
+        "status": record.training_job_status,
+        "doc": _dump(record),
+    }
+
+
+def _save_training_jobs(conn: Connection, rows: list[dict[str, Any]]) -> None:
+    """Insert the new training jobs of ``rows`` and update the known ones."""
+    names = [row["name"] for row in rows]
+    stmt = select(training_jobs.c.name).where(training_jobs.c.name.in_(names))
+    existing = set(conn.execute(stmt).scalars())
+    inserts = [row for row in rows if row["name"] not in existing]
+    updates = [
+        {"k_name": row["name"], "k_status": row["status"], "k_doc": row["doc"]}
+        for row in rows
+        if row["name"] in existing
+    ]
+    if inserts:
+        conn.execute(insert(training_jobs), inserts)
+    if updates:
+        conn.execute(_UPDATE_TRAINING_JOB, updates)
