@@ -25,7 +25,7 @@ from batchd.domain.jobs import (
     ServiceResourceId,
 )
 from batchd.domain.status import JobStatus
-from batchd.storage.dialects import create_engine
+from batchd.storage.database import open_database
 from batchd.storage.schema import jobs
 from batchd.storage.store import Store, _job_row
 
@@ -99,13 +99,12 @@ def _batches(count: int, spec: JobSpec, size: int, first: int) -> Iterator[list[
 
 
 async def _load(db_url: str, count: int, spec: JobSpec, batch: int, first: int) -> None:
-    engine = create_engine(db_url)
+    db = open_database(db_url)
     try:
         for rows in _batches(count, spec, batch, first):
-            async with engine.begin() as conn:
-                await conn.execute(jobs.insert(), rows)
+            await db.write(lambda conn, rows=rows: conn.execute(jobs.insert(), rows))
     finally:
-        await engine.dispose()
+        await db.close()
 
 
 def load_jobs(

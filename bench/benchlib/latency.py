@@ -10,6 +10,7 @@ import socket
 import time
 from collections.abc import Sequence
 
+from bench.benchlib.loadgen import response_head
 from bench.benchlib.procs import HOST
 
 __all__ = ["BlockingConnection", "time_requests"]
@@ -46,15 +47,8 @@ class BlockingConnection:
         while b"\r\n\r\n" not in self._buffer:
             self._fill(sock)
         head, _, rest = self._buffer.partition(b"\r\n\r\n")
-        status = int(head[9:12])
-        length, close = 0, head.startswith(b"HTTP/1.0")
-        for line in head.split(b"\r\n")[1:]:
-            name, _, value = line.partition(b":")
-            key = name.strip().lower()
-            if key == b"content-length":
-                length = int(value)
-            elif key == b"connection":
-                close = value.strip().lower() == b"close"
+        status, declared, close = response_head(head)
+        length = declared or 0
         self._buffer = rest
         while len(self._buffer) < length:
             self._fill(sock)

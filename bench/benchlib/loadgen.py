@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 
 from bench.benchlib.procs import HOST
 
-__all__ = ["HttpConnection", "LoadResult", "run_load"]
+__all__ = ["HttpConnection", "LoadResult", "response_head", "run_load"]
 
 
 @dataclass
@@ -37,6 +37,23 @@ class LoadResult:
     @property
     def rate(self) -> float:
         return self.window_ok / self.duration_s if self.duration_s > 0 else 0.0
+
+
+def response_head(head: bytes) -> tuple[int, int | None, bool]:
+    """(status, Content-Length or None, whether the server closes) of a response head."""
+    status = int(head[9:12])
+    length: int | None = None
+    close = head.startswith(b"HTTP/1.0")
+    for line in head.split(b"\r\n")[1:]:
+        name, _, value = line.partition(b":")
+        key = name.strip().lower()
+        if key == b"content-length":
+            length = int(value)
+        elif key == b"connection":
+            close = value.strip().lower() == b"close"
+        elif key == b"transfer-encoding":
+            raise RuntimeError("chunked responses are not expected from these servers")
+    return status, length, close
 
 
 class HttpConnection:
@@ -66,18 +83,7 @@ class HttpConnection:
         reader, writer = await self._open()
         writer.write(raw)
         head = await reader.readuntil(b"\r\n\r\n")
-        status = int(head[9:12])
-        length: int | None = None
-        close = head.startswith(b"HTTP/1.0")
-        for line in head.split(b"\r\n")[1:]:
-            name, _, value = line.partition(b":")
-            key = name.strip().lower()
-            if key == b"content-length":
-                length = int(value)
-            elif key == b"connection":
-                close = value.strip().lower() == b"close"
-            elif key == b"transfer-encoding":
-                raise RuntimeError("chunked responses are not expected from these servers")
+        status, length, close = response_head(head)
         if length is None:
             body = await reader.read()
             close = True
