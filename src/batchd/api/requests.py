@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
 from botocore.model import OperationModel
 
+from batchd import jsontext
 from batchd.errors import InvalidParameter
 
 __all__ = ["ClientDisconnected", "Receive", "TooLarge", "parse_params", "read_body"]
@@ -82,7 +82,7 @@ def parse_params(
 
 def _json_object(body: bytes) -> dict[str, Any]:
     try:
-        data = json.loads(body.decode("utf-8"))
+        data = jsontext.loads(body)
     except (UnicodeDecodeError, ValueError, RecursionError) as err:  # RecursionError: too deep
         raise InvalidParameter(f"The request body is not valid JSON: {err}") from err
     if not isinstance(data, dict):

@@ -9,6 +9,9 @@ import json
 import re
 from typing import Any
 
+import orjson
+
+from batchd import jsontext
 from batchd.domain.capacity import capacity_usage
 from batchd.domain.codec import from_wire
 from batchd.domain.jobs import (
@@ -47,12 +50,19 @@ async def find_job(ctx: Context, job_id_or_arn: str) -> ServiceJob:
 
 def _digest(params: Params) -> str:
     body = {k: v for k, v in params.items() if k != "clientToken"}
+    # Validated params hold no integer beyond 64 bits, the one thing orjson refuses.
+    return hashlib.sha256(orjson.dumps(body, option=orjson.OPT_SORT_KEYS)).hexdigest()
+
+
+def _legacy_digest(params: Params) -> str:
+    """The digest earlier builds stored (json's text), so a retry across an upgrade matches."""
+    body = {k: v for k, v in params.items() if k != "clientToken"}
     return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
 
 
 def _payload(text: str) -> dict[str, Any]:
     try:
-        payload = json.loads(text)
+        payload = jsontext.loads(text)
     except ValueError as err:
         raise InvalidParameter(
             "serviceRequestPayload must be the JSON text of a SageMaker CreateTrainingJob "
@@ -114,7 +124,7 @@ async def submit(ctx: Context, params: Params) -> Any:
         earlier = await ctx.store.job_by_token(token) if token else None
         if earlier is None:
             raise
-        return _same_request(earlier, digest, token or "")
+        return _same_request(earlier, params, digest)
 
 
 async def _submit(ctx: Context, params: Params, token: str | None, digest: str) -> ServiceJob:
@@ -162,7 +172,7 @@ async def _submit(ctx: Context, params: Params, token: str | None, digest: str) 
     )
     stored = await ctx.store.submit(job)
     if stored.job_id != job.job_id:  # a concurrent retry with the same token won the race
-        return _same_request(stored, digest, token or "")
+        return _same_request(stored, params, digest)
     await ctx.control.submitted(stored)
     return stored
 
@@ -171,8 +181,9 @@ def _opt(cls: Any, raw: dict[str, Any] | None) -> Any:
     return None if raw is None else from_wire(cls, raw)
 
 
-def _same_request(earlier: ServiceJob, digest: str, token: str) -> ServiceJob:
-    if earlier.request_digest != digest:
+def _same_request(earlier: ServiceJob, params: Params, digest: str) -> ServiceJob:
+    if earlier.request_digest != digest and earlier.request_digest != _legacy_digest(params):
+        token = params.get("clientToken")
         raise Conflict(
             f"clientToken {token} was already used for job {earlier.job_id} with different "
             "parameters; use a new token for a new job"

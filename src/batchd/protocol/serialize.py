@@ -12,12 +12,12 @@ from __future__ import annotations
 
 import dataclasses
 import enum
-import json
 from collections.abc import Callable, Mapping
 from typing import Any
 
 from botocore.model import Shape
 
+from batchd import jsontext
 from batchd.domain.codec import snake
 
 __all__ = ["serialize", "to_json"]
@@ -26,7 +26,6 @@ Serializer = Callable[[Any], Any]
 
 # Keyed by id(shape); the shape is kept alongside so that its id is never reused.
 _COMPILED: dict[int, tuple[Shape, Serializer]] = {}
-_ENCODE = json.JSONEncoder(separators=(",", ":")).encode
 
 
 def serialize(shape: Shape | None, value: Any) -> Any:
@@ -37,7 +36,7 @@ def serialize(shape: Shape | None, value: Any) -> Any:
 
 def to_json(shape: Shape | None, value: Any) -> bytes:
     """The response body: ``value`` serialized by ``shape``, as compact JSON."""
-    return _ENCODE(serialize(shape, value)).encode()
+    return jsontext.dumps(serialize(shape, value))
 
 
 def serializer(shape: Shape) -> Serializer:

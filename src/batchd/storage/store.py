@@ -13,6 +13,7 @@ from sqlalchemy import and_, bindparam, delete, func, insert, select, tuple_, up
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 
+from batchd import jsontext
 from batchd.domain.codec import from_wire, to_wire
 from batchd.domain.jobs import ServiceJob
 from batchd.domain.resources import JobQueue, QuotaShare, SchedulingPolicy, ServiceEnvironment
@@ -42,11 +43,11 @@ _CHUNK = 2000
 
 
 def _dump(obj: object) -> str:
-    return json.dumps(to_wire(obj), separators=(",", ":"))
+    return jsontext.dumps_text(to_wire(obj))
 
 
 def _document(doc: str, status: str) -> dict[str, Any]:
-    data: dict[str, Any] = json.loads(doc)
+    data: dict[str, Any] = jsontext.loads(doc)
     data["status"] = status  # the column is authoritative (see _job)
     return data
 
@@ -76,7 +77,7 @@ _ADMIT = (
 
 
 def _job(doc: str, status: str | None = None) -> ServiceJob:
-    data = json.loads(doc)
+    data = jsontext.loads(doc)
     if status is not None:
         # The column is authoritative: admission flips many statuses without rewriting docs.
         data["status"] = status
@@ -143,7 +144,7 @@ class Store:
             resources.c.kind == KINDS[cls], resources.c.name == name
         )
         doc = await self.db.read(lambda conn: conn.execute(stmt).scalar_one_or_none())
-        found = None if doc is None else from_wire(cls, json.loads(doc))
+        found = None if doc is None else from_wire(cls, jsontext.loads(doc))
         self._cache[key] = (time.monotonic() + _RESOURCE_TTL_SECONDS, found)
         return found
 
@@ -179,7 +180,7 @@ class Store:
         if limit is not None:
             stmt = stmt.limit(limit)
         rows = await self.db.read(lambda conn: conn.execute(stmt).all())
-        return [(row.id, from_wire(cls, json.loads(row.doc))) for row in rows]
+        return [(row.id, from_wire(cls, jsontext.loads(row.doc))) for row in rows]
 
     async def count(self, cls: type[R], *, prefix: str | None = None) -> int:
         stmt = select(func.count()).where(resources.c.kind == KINDS[cls])
@@ -215,7 +216,7 @@ class Store:
             doc = conn.execute(stmt).scalar_one_or_none()
             if doc is None:
                 return None
-            new = change(from_wire(cls, json.loads(doc)))
+            new = change(from_wire(cls, jsontext.loads(doc)))
             conn.execute(update(resources).where(*where).values(doc=_dump(new)))
             return new
 
@@ -368,7 +369,7 @@ class Store:
     async def training_job(self, name: str) -> TrainingJob | None:
         stmt = select(training_jobs.c.doc).where(training_jobs.c.name == name)
         doc = await self.db.read(lambda conn: conn.execute(stmt).scalar_one_or_none())
-        return None if doc is None else from_wire(TrainingJob, json.loads(doc))
+        return None if doc is None else from_wire(TrainingJob, jsontext.loads(doc))
 
     async def list_training_jobs(
         self,
@@ -395,7 +396,7 @@ class Store:
             stmt = stmt.where(tuple_(c.created_at, c.name) < tuple_(*after))
         stmt = stmt.order_by(c.created_at.desc(), c.name.desc()).limit(limit)
         docs = await self.db.read(lambda conn: list(conn.execute(stmt).scalars()))
-        return [from_wire(TrainingJob, json.loads(doc)) for doc in docs]
+        return [from_wire(TrainingJob, jsontext.loads(doc)) for doc in docs]
 
     async def active_jobs(self) -> list[ServiceJob]:
         return [job async for job in self.stream_active_jobs()]
