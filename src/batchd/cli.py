@@ -11,7 +11,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from batchd.errors import InvalidParameter
+from batchd.errors import InvalidParameter, StartupError
 from batchd.settings import Settings, default_data_dir
 
 __all__ = ["main"]
@@ -124,7 +124,11 @@ def _serve(args: argparse.Namespace) -> int:
     if args.workers > 1:
         # Workers are separate processes: they rebuild the app from settings in the
         # environment, after the parent has migrated the database once.
-        asyncio.run(migrate(settings))
+        try:
+            asyncio.run(migrate(settings))
+        except StartupError as err:
+            print(f"batchd: {err}", file=sys.stderr)
+            return 3
         return run_workers(settings, args.workers, args.log_level)
     return serve(settings, args.log_level)
 

@@ -9,6 +9,9 @@
     │   └── Unsupported        an operation of the model that batchd does not implement
     └── ServerError            our fault; answered as HTTP 500 ServerException
 
+    StartupError               batchd cannot start, for a reason the operator fixes (the
+                               message says how); reported in one line, without traceback
+
 Only ``protocol.errors`` turns these into AWS error codes.
 """
 
@@ -22,6 +25,7 @@ __all__ = [
     "LimitExceeded",
     "NotFound",
     "ServerError",
+    "StartupError",
     "Unsupported",
 ]
 
@@ -57,4 +61,8 @@ class Unsupported(ClientError):
 
 
 class ServerError(BatchdError):
+    pass
+
+
+class StartupError(Exception):
     pass

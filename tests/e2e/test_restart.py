@@ -153,7 +153,9 @@ def _set_request_digest(db_url: str, job_id: str, digest: str) -> None:
     """Rewrite a stored job's digest, as a build that wrote it differently would have left it."""
     if db_url.startswith("sqlite:///"):
         with sqlite3.connect(db_url.removeprefix("sqlite:///")) as conn:
-            (doc,) = conn.execute("SELECT doc FROM service_jobs WHERE job_id = ?", (job_id,)).fetchone()
+            (doc,) = conn.execute(
+                "SELECT doc FROM service_jobs WHERE job_id = ?", (job_id,)
+            ).fetchone()
             conn.execute(
                 "UPDATE service_jobs SET doc = ? WHERE job_id = ?",
                 (json.dumps({**json.loads(doc), "requestDigest": digest}), job_id),

@@ -21,7 +21,7 @@ from urllib.parse import parse_qsl
 from batchd.api.auth import AuthFailure, SigV4Verifier
 from batchd.api.logs import read_logs
 from batchd.api.requests import ClientDisconnected, Receive, TooLarge, parse_params, read_body
-from batchd.errors import BatchdError, InvalidParameter, ServerError, Unsupported
+from batchd.errors import BatchdError, InvalidParameter, ServerError, StartupError, Unsupported
 from batchd.operations import (  # noqa: F401  (registers the handlers)
     environments,
     jobs,
@@ -306,8 +306,8 @@ class BatchdApp:
                 await receive()  # lifespan.shutdown
             finally:
                 await close()
-        except BaseException:
-            message = traceback.format_exc()
+        except BaseException as err:
+            message = str(err) if isinstance(err, StartupError) else traceback.format_exc()
             failed = "lifespan.shutdown.failed" if started else "lifespan.startup.failed"
             await send({"type": failed, "message": message})
             raise

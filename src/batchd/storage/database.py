@@ -18,25 +18,69 @@ from __future__ import annotations
 import asyncio
 import fcntl
 import os
+import sqlite3
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar
 
+import asyncpg
 from sqlalchemy import Engine, event
 from sqlalchemy import create_engine as create_sync_engine
-from sqlalchemy.engine import Connection
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.engine import Connection, make_url
+from sqlalchemy.exc import ArgumentError, DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.pool import NullPool
 
-__all__ = ["Database", "open_database"]
+from batchd.errors import StartupError
+
+__all__ = ["Database", "DatabaseUnavailable", "open_database", "unavailable"]
 
 T = TypeVar("T")
 Work = Callable[[Connection], T]
 
 _SQLITE_READERS = 2
+
+
+class DatabaseUnavailable(StartupError):
+    """The database could not be reached or opened: the operator's to fix, not a bug."""
+
+
+# What a database that is down, missing or refusing us raises, under SQLAlchemy's wrapping.
+_UNAVAILABLE: tuple[type[BaseException], ...] = (
+    OSError,  # refused, unknown host, timed out, no such directory, no permission
+    sqlite3.OperationalError,  # unable to open database file
+    asyncpg.InvalidCatalogNameError,  # no such database
+    asyncpg.InvalidAuthorizationSpecificationError,  # no such role, or pg_hba refuses
+    asyncpg.InvalidPasswordError,
+    asyncpg.CannotConnectNowError,  # starting up or shutting down
+    asyncpg.TooManyConnectionsError,
+)
+
+
+def unavailable(url: str, err: BaseException) -> DatabaseUnavailable | None:
+    """``err`` as a one-line DatabaseUnavailable if it says the database cannot be reached;
+    None for anything else (a bug keeps its traceback)."""
+    seen: BaseException | None = err
+    while seen is not None:
+        cause = seen.orig if isinstance(seen, DBAPIError) else None
+        if isinstance(seen, _UNAVAILABLE):
+            break
+        seen = cause or seen.__cause__ or seen.__context__
+    if seen is None:
+        return None
+    try:
+        shown = make_url(url).render_as_string(hide_password=True)
+    except ArgumentError:
+        shown = url
+    if url.startswith("sqlite"):
+        hint = "Check --db (or --data-dir) and that its directory exists and is writable."
+    else:
+        hint = "Check --db, and that the database server is running and accepts this user."
+    return DatabaseUnavailable(
+        f"cannot open the database {shown}: {type(seen).__name__}: {seen}. {hint}"
+    )
 
 
 class Database:

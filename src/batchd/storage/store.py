@@ -21,7 +21,7 @@ from batchd.domain.status import ACTIVE, JobStatus
 from batchd.domain.training import TrainingJob
 from batchd.errors import Conflict
 from batchd.storage.batching import Batcher
-from batchd.storage.database import Database, open_database
+from batchd.storage.database import Database, open_database, unavailable
 from batchd.storage.dialects import insert_new_rows
 from batchd.storage.lease import Lease
 from batchd.storage.migrate import upgrade
@@ -116,11 +116,17 @@ class Store:
 
     @classmethod
     async def open(cls, url: str) -> Store:
-        db = open_database(url)
+        try:
+            db = open_database(url)
+        except OSError as err:  # e.g. the SQLite file's directory cannot be written
+            raise (unavailable(url, err) or err) from None
         try:
             await db.write(upgrade)
-        except BaseException:
+        except BaseException as err:
             await db.close()
+            reason = unavailable(url, err)
+            if reason is not None:
+                raise reason from None
             raise
         return cls(db)
 
