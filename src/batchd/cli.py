@@ -93,7 +93,7 @@ def _parser() -> argparse.ArgumentParser:
 
 def _serve(args: argparse.Namespace) -> int:
     from batchd.wiring import migrate
-    from batchd.workers import run_workers, serve
+    from batchd.workers import run_workers, serve_alone
 
     try:
         keys = _access_keys(args.access_keys_file)
@@ -130,7 +130,7 @@ def _serve(args: argparse.Namespace) -> int:
             print(f"batchd: {err}", file=sys.stderr)
             return 3
         return run_workers(settings, args.workers, args.log_level)
-    return serve(settings, args.log_level)
+    return serve_alone(settings, args.log_level)
 
 
 def _configure_logging(level: str) -> None:

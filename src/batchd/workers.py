@@ -34,19 +34,39 @@ _FAILED_TO_START = (2, 3)
 _RESTART_PAUSE_SECONDS = 1.0
 
 
-def bound_socket(host: str, port: int) -> socket.socket:
-    """The worker's own socket, bound but not yet listening: uvicorn listens once the app
-    has started, so the kernel hands a worker no connection while it is still starting
-    (rebuilding the scheduler's state can take a while)."""
+def bound_socket(host: str, port: int, *, shared: bool) -> socket.socket:
+    """A socket bound but not yet listening: uvicorn listens once the app has started, so
+    the kernel hands a process no connection while it is still starting (rebuilding the
+    scheduler's state can take a while). ``shared``: one of several workers' sockets."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
-    sock.bind((host, port))
+    if shared:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    try:
+        sock.bind((host, port))
+    except OSError:
+        sock.close()
+        raise
     return sock
 
 
-def serve(settings: Settings, log_level: str, sockets: list[socket.socket] | None = None) -> int:
+def _bind_or_explain(settings: Settings, *, shared: bool) -> socket.socket | None:
+    try:
+        return bound_socket(settings.host, settings.port, shared=shared)
+    except OSError as err:
+        print(f"batchd: cannot listen on {settings.host}:{settings.port}: {err}", file=sys.stderr)
+        return None
+
+
+def serve_alone(settings: Settings, log_level: str) -> int:
+    """One process: 2 when the port is taken (found before the database is opened), 3 when
+    the app fails to start."""
+    sock = _bind_or_explain(settings, shared=False)
+    return 2 if sock is None else serve(settings, log_level, [sock])
+
+
+def serve(settings: Settings, log_level: str, sockets: list[socket.socket]) -> int:
     """Run the app under uvicorn until stopped; 3 when it failed to start, as uvicorn exits."""
     import uvicorn
 
@@ -71,12 +91,8 @@ def serve(settings: Settings, log_level: str, sockets: list[socket.socket] | Non
 def serve_worker(log_level: str) -> int:
     """One worker: the app from the settings the parent left in the environment."""
     settings = Settings.from_json(os.environ[WORKER_SETTINGS])
-    try:
-        sock = bound_socket(settings.host, settings.port)
-    except OSError as err:
-        print(f"batchd: cannot listen on {settings.host}:{settings.port}: {err}", file=sys.stderr)
-        return 2
-    return serve(settings, log_level, [sock])
+    sock = _bind_or_explain(settings, shared=True)
+    return 2 if sock is None else serve(settings, log_level, [sock])
 
 
 class _Supervisor:
@@ -113,7 +129,7 @@ class _Supervisor:
                     log.error("worker %d failed to start (exit %s); stopping", pid, code)
                     self.stop(signal.SIGTERM, None)
                     self._wait()
-                    return 1
+                    return code  # as one process that failed so would have exited
                 log.error("worker %d exited (%s); starting another", pid, code)
                 time.sleep(_RESTART_PAUSE_SECONDS)
                 self.start_one()

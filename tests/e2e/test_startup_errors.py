@@ -1,7 +1,9 @@
-"""``batchd serve`` on a database it cannot open says so in one line and exits 3."""
+"""``batchd serve`` says in one line why it cannot start: a port already taken (exit 2), a
+database it cannot open (exit 3); with ``--workers`` too."""
 
 from __future__ import annotations
 
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -11,9 +13,12 @@ import pytest
 from tests.support.process import free_port
 
 
-def _serve(tmp_path: Path, db_url: str, *extra: str) -> subprocess.CompletedProcess[str]:
+def _serve(
+    tmp_path: Path, db_url: str, *extra: str, port: int | None = None
+) -> subprocess.CompletedProcess[str]:
+    port = free_port() if port is None else port
     argv = [sys.executable, "-m", "batchd.cli", "serve", "--backend", "fake"]
-    argv += ["--data-dir", str(tmp_path / "data"), "--port", str(free_port()), "--db", db_url]
+    argv += ["--data-dir", str(tmp_path / "data"), "--port", str(port), "--db", db_url]
     return subprocess.run([*argv, *extra], check=False, capture_output=True, text=True, timeout=60)
 
 
@@ -38,3 +43,18 @@ def test_a_sqlite_file_in_a_missing_directory_says_which(tmp_path: Path) -> None
     assert "Traceback" not in done.stderr
     assert "cannot open the database sqlite:///" in done.stderr
     assert "directory exists and is writable" in done.stderr
+
+
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_a_port_already_taken_is_one_line_and_exit_2(tmp_path: Path, workers: str) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        db = f"sqlite:///{tmp_path / 'batchd.db'}"
+        done = _serve(tmp_path, db, "--workers", workers, port=port)
+    assert done.returncode == 2, done.stderr
+    assert "Traceback" not in done.stderr
+    assert f"batchd: cannot listen on 127.0.0.1:{port}: [Errno 98] Address already in use" in (
+        done.stderr
+    )
