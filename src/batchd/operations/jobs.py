@@ -48,16 +48,18 @@ async def find_job(ctx: Context, job_id_or_arn: str) -> ServiceJob:
     return job
 
 
+def _request(params: Params) -> Params:
+    return {k: v for k, v in params.items() if k != "clientToken"}
+
+
 def _digest(params: Params) -> str:
-    body = {k: v for k, v in params.items() if k != "clientToken"}
     # Validated params hold no integer beyond 64 bits, the one thing orjson refuses.
-    return hashlib.sha256(orjson.dumps(body, option=orjson.OPT_SORT_KEYS)).hexdigest()
+    return hashlib.sha256(orjson.dumps(_request(params), option=orjson.OPT_SORT_KEYS)).hexdigest()
 
 
 def _legacy_digest(params: Params) -> str:
     """The digest earlier builds stored (json's text), so a retry across an upgrade matches."""
-    body = {k: v for k, v in params.items() if k != "clientToken"}
-    return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
+    return hashlib.sha256(json.dumps(_request(params), sort_keys=True).encode()).hexdigest()
 
 
 def _payload(text: str) -> dict[str, Any]:

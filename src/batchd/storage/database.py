@@ -50,7 +50,6 @@ class DatabaseUnavailable(StartupError):
 # What a database that is down, missing or refusing us raises, under SQLAlchemy's wrapping.
 _UNAVAILABLE: tuple[type[BaseException], ...] = (
     OSError,  # refused, unknown host, timed out, no such directory, no permission
-    sqlite3.OperationalError,  # unable to open database file
     asyncpg.InvalidCatalogNameError,  # no such database
     asyncpg.InvalidAuthorizationSpecificationError,  # no such role, or pg_hba refuses
     asyncpg.InvalidPasswordError,
@@ -65,7 +64,10 @@ def unavailable(url: str, err: BaseException) -> DatabaseUnavailable | None:
     seen: BaseException | None = err
     while seen is not None:
         cause = seen.orig if isinstance(seen, DBAPIError) else None
-        if isinstance(seen, _UNAVAILABLE):
+        if isinstance(seen, _UNAVAILABLE) or (
+            # Other OperationalErrors (a locked or damaged database) are not about reaching it.
+            isinstance(seen, sqlite3.OperationalError) and "unable to open" in str(seen)
+        ):
             break
         seen = cause or seen.__cause__ or seen.__context__
     if seen is None:
