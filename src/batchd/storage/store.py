@@ -117,17 +117,17 @@ class Store:
     @classmethod
     async def open(cls, url: str) -> Store:
         try:
-            db = open_database(url)
-        except OSError as err:  # e.g. the SQLite file's directory cannot be written
-            raise (unavailable(url, err) or err) from None
-        try:
-            await db.write(upgrade)
-        except BaseException as err:
-            await db.close()
+            db = open_database(url)  # SQLite opens its lock file here
+            try:
+                await db.write(upgrade)
+            except BaseException:
+                await db.close()
+                raise
+        except Exception as err:
             reason = unavailable(url, err)
-            if reason is not None:
-                raise reason from None
-            raise
+            if reason is None:
+                raise
+            raise reason from None
         return cls(db)
 
     async def close(self) -> None:
