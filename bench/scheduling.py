@@ -48,7 +48,7 @@ from batchd.operations.context import Context
 from batchd.operations.registry import HANDLERS
 from batchd.protocol.model import batch_model
 from batchd.protocol.validate import validate
-from batchd.runtime.engine import Runtime
+from batchd.runtime.loop import Runtime
 from batchd.storage.store import Store
 
 QUEUES = 50

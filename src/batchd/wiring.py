@@ -14,7 +14,7 @@ from batchd.backends.local.backend import LocalBackend
 from batchd.clock import RandomIds, SystemClock
 from batchd.domain.arns import Arns
 from batchd.operations.context import Context, Limits
-from batchd.runtime.engine import Runtime
+from batchd.runtime.loop import Runtime
 from batchd.settings import Settings
 from batchd.storage.store import Store
 

@@ -23,7 +23,7 @@ from batchd.operations.registry import HANDLERS
 from batchd.protocol.model import batch_model
 from batchd.protocol.serialize import serialize
 from batchd.protocol.validate import validate
-from batchd.runtime.engine import Runtime
+from batchd.runtime.loop import Runtime
 from batchd.storage.store import Store
 
 T = TypeVar("T")

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import enum
+import functools
 from dataclasses import dataclass, field
+from typing import Any
 
+from batchd import jsontext
 from batchd.domain.status import DISPATCHED, TERMINAL, JobStatus
 
 __all__ = [
@@ -20,6 +24,7 @@ __all__ = [
     "ServiceJobRetryStrategy",
     "ServiceJobTimeout",
     "ServiceResourceId",
+    "StopKind",
 ]
 
 TRAINING_JOB_ARN = "TrainingJobArn"
@@ -86,13 +91,21 @@ class ServiceJobTimeout:
     attempt_duration_seconds: int | None = None
 
 
+class StopKind(enum.StrEnum):
+    """Why batchd asked a backend to stop a training job: its outcome is attributed to it."""
+
+    TERMINATE = "terminate"
+    TIMEOUT = "timeout"
+    PREEMPT = "preempt"
+
+
 @dataclass(frozen=True)
 class CurrentAttempt:
     """The training job of the dispatch in flight (not a wire shape; runtime bookkeeping).
 
     ``stop_kind`` records why batchd asked the backend to stop it, so the outcome is
-    attributed correctly when the backend reports STOPPED: terminate, timeout, preempt,
-    time-limit.
+    attributed correctly when the backend reports STOPPED; ``stop_reason`` is the text the
+    stopped attempt then records (for a preemption, which kind of preemption it was).
     """
 
     attempt_id: str
@@ -102,7 +115,7 @@ class CurrentAttempt:
     backend: str
     scheduled_at: int
     started_at: int | None = None
-    stop_kind: str | None = None
+    stop_kind: StopKind | None = None
     stop_reason: str | None = None
 
 
@@ -154,6 +167,19 @@ class ServiceJob:
     @property
     def terminal(self) -> bool:
         return self.status in TERMINAL
+
+    @functools.cached_property
+    def payload(self) -> dict[str, Any]:
+        """The CreateTrainingJob request, parsed once per job; {} when it is not an object.
+
+        Submit refuses a payload that is not a JSON object, so {} only stands for a stored
+        job that was never valid: the backend then rejects it as SageMaker would.
+        """
+        try:
+            parsed = jsontext.loads(self.service_request_payload)
+        except ValueError:
+            return {}
+        return parsed if isinstance(parsed, dict) else {}
 
     @property
     def dispatched(self) -> bool:

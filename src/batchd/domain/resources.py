@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 __all__ = [
+    "BACKEND_TAG",
     "NUM_INSTANCES",
     "CapacityLimit",
     "FairsharePolicy",
@@ -23,6 +24,8 @@ __all__ = [
 ]
 
 NUM_INSTANCES = "NUM_INSTANCES"
+# The tag of a service environment that names the backend running its jobs.
+BACKEND_TAG = "batchd:backend"
 SAGEMAKER_TRAINING = "SAGEMAKER_TRAINING"
 
 

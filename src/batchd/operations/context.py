@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Protocol
 
 from batchd.clock import Clock, Ids
 from batchd.domain.arns import Arns
 from batchd.domain.jobs import ServiceJob
 from batchd.domain.resources import JobQueue
+from batchd.scheduling.queue_view import QueueSnapshot
 from batchd.storage.store import Store
 
 __all__ = ["Context", "JobControl", "Limits"]
@@ -36,7 +37,7 @@ class JobControl(Protocol):
         self, reason: str, queue: str, quota_share: str | None = None
     ) -> None: ...
 
-    async def snapshot(self, queue: JobQueue) -> Mapping[str, Any]: ...
+    async def snapshot(self, queue: JobQueue) -> QueueSnapshot | None: ...
 
 
 @dataclass(frozen=True)

@@ -15,6 +15,7 @@ from batchd.domain.jobs import (
     ServiceJobPreemptedAttempt,
     ServiceJobPreemptionSummary,
     ServiceResourceId,
+    StopKind,
 )
 from batchd.domain.retry import should_retry
 from batchd.domain.status import JobStatus
@@ -100,14 +101,14 @@ def _finished(
 def _ended_badly(job: ServiceJob, progress: Progress, now: int) -> ServiceJob:
     assert job.current is not None
     # A stop batchd asked for is attributed to its cause, however the training job ended.
-    kind = job.current.stop_kind
-    if kind == "terminate":
-        reason = job.current.stop_reason or "Terminated"
-        return _finished(job, JobStatus.FAILED, reason, STOPPED, now, terminated=True)
-    if kind == "timeout":
-        return _finished(job, JobStatus.FAILED, TIMEOUT, STOPPED, now, terminated=True)
-    if kind == "preempt":
-        return _preempted(job, now)
+    match job.current.stop_kind:
+        case StopKind.TERMINATE:
+            reason = job.current.stop_reason or "Terminated"
+            return _finished(job, JobStatus.FAILED, reason, STOPPED, now, terminated=True)
+        case StopKind.TIMEOUT:
+            return _finished(job, JobStatus.FAILED, TIMEOUT, STOPPED, now, terminated=True)
+        case StopKind.PREEMPT:
+            return _preempted(job, now)
     reason = SAGEMAKER + (progress.failure_reason or _default_reason(progress))
     if (progress.failure_reason or "").startswith("CapacityError"):
         return _capacity_failed(job)
@@ -163,13 +164,15 @@ def _capacity_failed(job: ServiceJob) -> ServiceJob:
 
 
 def _preempted(job: ServiceJob, now: int) -> ServiceJob:
+    """The attempt records the kind of preemption the planner chose (``stop_reason``)."""
     assert job.current is not None
+    reason = job.current.stop_reason or PREEMPTED
     summary = job.preemption_summary or ServiceJobPreemptionSummary()
     record = ServiceJobPreemptedAttempt(
         service_resource_id=ServiceResourceId(job.current.training_job_arn),
         started_at=job.current.started_at,
         stopped_at=now,
-        status_reason=PREEMPTED,
+        status_reason=reason,
     )
     recent = (*summary.recent_preempted_attempts, record)[-_RECENT_PREEMPTIONS:]
     summary = ServiceJobPreemptionSummary(summary.preempted_attempt_count + 1, recent)
@@ -182,7 +185,7 @@ def _preempted(job: ServiceJob, now: int) -> ServiceJob:
         return dataclasses.replace(
             job,
             status=job.status.checked(JobStatus.FAILED),
-            status_reason=f"{PREEMPTED}; preemptionRetriesBeforeTermination ({limit}) exhausted",
+            status_reason=f"{reason}; preemptionRetriesBeforeTermination ({limit}) exhausted",
             stopped_at=now,
             is_terminated=True,
             preemption_summary=summary,

@@ -78,10 +78,12 @@ from batchd.scheduling.queue_view import (
     CapacityUsage,
     FairshareUtilization,
     QueuePosition,
+    QueueSnapshot,
     QueueUtilization,
     ShareUtilization,
     front_of_queue,
     front_of_quota_shares,
+    snapshot,
     utilization,
 )
 from batchd.scheduling.reasons import BlockCode
@@ -106,6 +108,7 @@ __all__ = [
     "Queue",
     "QueueKind",
     "QueuePosition",
+    "QueueSnapshot",
     "QueueUtilization",
     "QuotaShare",
     "SchedulingState",
@@ -118,5 +121,6 @@ __all__ = [
     "front_of_queue",
     "front_of_quota_shares",
     "plan",
+    "snapshot",
     "utilization",
 ]

@@ -25,10 +25,12 @@ __all__ = [
     "CapacityUsage",
     "FairshareUtilization",
     "QueuePosition",
+    "QueueSnapshot",
     "QueueUtilization",
     "ShareUtilization",
     "front_of_queue",
     "front_of_quota_shares",
+    "snapshot",
     "utilization",
 ]
 
@@ -230,3 +232,30 @@ class _QuotaReplay:
             self.heads.pop(name, None)
         else:
             self.heads[name] = following
+
+
+@dataclass(frozen=True, slots=True)
+class QueueSnapshot:
+    """What GetJobQueueSnapshot reports of one queue at ``at``, before it becomes wire JSON."""
+
+    at: int
+    front: list[QueuePosition]
+    utilization: QueueUtilization
+    # Each quota share's front, for a quota-share queue; None for the other kinds.
+    quota_share_fronts: dict[str, list[QueuePosition]] | None = None
+
+
+def snapshot(
+    state: SchedulingState, index: JobIndex, ledger: UsageLedger, queue: str, now: int
+) -> QueueSnapshot | None:
+    """The queue's front and utilization; None for a queue the configuration does not hold."""
+    config = state.queues.get(queue)
+    if config is None:
+        return None
+    fronts = front_of_quota_shares(state, index, queue) if config.kind == "QUOTA" else None
+    return QueueSnapshot(
+        at=now,
+        front=front_of_queue(state, index, ledger, queue, now),
+        utilization=utilization(state, index, queue),
+        quota_share_fronts=fronts,
+    )

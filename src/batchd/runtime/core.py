@@ -1,0 +1,189 @@
+"""What every step of the runtime works on: the store, the jobs held, the planner's state and
+the backends; with the few primitives they share (change a job, commit, reach a backend).
+
+Whatever goes wrong with one backend is contained here: a backend that is not configured, or
+raises, fails or leaves alone the jobs it runs, and never the cycle for everyone else.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Mapping, Sequence
+
+from batchd.backends.base import Backend, LaunchSpec, Progress, TrainingPhase
+from batchd.clock import Clock, Ids
+from batchd.domain.arns import Arns
+from batchd.domain.jobs import CurrentAttempt, ServiceJob
+from batchd.domain.resources import BACKEND_TAG
+from batchd.domain.status import JobStatus
+from batchd.domain.training import TrainingJob
+from batchd.runtime import training
+from batchd.runtime.configuration import load_configuration
+from batchd.runtime.planning import Planning
+from batchd.runtime.working_set import WorkingSet
+from batchd.storage.store import Store
+
+__all__ = ["Core", "training_job_name"]
+
+log = logging.getLogger("batchd.runtime")
+
+_UNSAFE = re.compile(r"[^A-Za-z0-9-]+")
+
+
+def training_job_name(job: ServiceJob, attempt_id: str) -> str:
+    """``AWSBatch`` + name + attempt id, inside SageMaker's 63-character rule (spec §12 #7)."""
+    base = job.payload.get("TrainingJobName")
+    name = _UNSAFE.sub("-", str(base or job.job_name))[:23].strip("-")
+    return f"AWSBatch{name}{attempt_id}"
+
+
+class Core:
+    def __init__(
+        self,
+        store: Store,
+        arns: Arns,
+        clock: Clock,
+        ids: Ids,
+        backends: Mapping[str, Backend],
+        default_backend: str,
+    ) -> None:
+        self.store = store
+        self.arns = arns
+        self.clock = clock
+        self.ids = ids
+        self.backends = backends
+        self.default_backend = default_backend
+        self.jobs = WorkingSet()
+        self.planning = Planning(default_backend)
+
+    # -- state from the store ----------------------------------------------------------------
+
+    async def reload(self) -> None:
+        """Read the configuration again (a resource or a tag changed)."""
+        self.planning.configure(
+            await load_configuration(self.store, self.arns, self.default_backend)
+        )
+
+    async def rebuild(self) -> None:
+        """Forget everything held and start again from the store (on taking the lead)."""
+        self.jobs.clear()
+        self.planning = Planning(self.default_backend)
+        await self.reload()
+        async for job in self.store.stream_active_jobs():
+            if job.status is JobStatus.SUBMITTED:
+                self.jobs.submitted.put(job)
+                continue
+            self.planning.add(job)
+            if job.current is not None:
+                self.jobs.hold({job.job_id: job})
+                name = job.current.training_job_name
+                record = await self.store.training_job(name)
+                self.jobs.track_training_job(
+                    record or training.created(job, job.current.scheduled_at)
+                )
+
+    async def held_or_stored(self, job_id: str) -> ServiceJob | None:
+        job = self.jobs.get(job_id)
+        if job is None:
+            found = await self.store.jobs([job_id])
+            self.jobs.hold(found)
+            job = found.get(job_id)
+        return job
+
+    # -- changing jobs -----------------------------------------------------------------------
+
+    def change(self, old: ServiceJob, new: ServiceJob, now: int) -> None:
+        """Record a job's new state, to be committed, and tell the planner."""
+        if self.jobs.change(old, new):
+            self.planning.changed(old, new, now)
+
+    def stopping(self, job: ServiceJob, now: int) -> None:
+        """The job's training job is being stopped: SageMaker shows it Stopping."""
+        assert job.current is not None
+        record = self.jobs.training_job(job.current.training_job_name)
+        if record is not None:
+            self.jobs.record(training.stopping(record, now))
+
+    def record(self, record: TrainingJob) -> None:
+        self.jobs.record(record)
+
+    async def commit(self) -> bool:
+        """Write what changed in one transaction; False when there was nothing to write."""
+        commit = self.jobs.take_commit()
+        if commit:
+            await self.store.save_jobs(commit.changed, commit.trained, commit.admitted)
+        return bool(commit)
+
+    # -- attempts ----------------------------------------------------------------------------
+
+    def new_attempt(self, job: ServiceJob, environment: str, now: int) -> CurrentAttempt:
+        attempt_id = self.ids.attempt_id()
+        name = training_job_name(job, attempt_id)
+        return CurrentAttempt(
+            attempt_id=attempt_id,
+            training_job_name=name,
+            training_job_arn=self.arns.training_job(name),
+            environment=environment,
+            backend=self.planning.backend_of(environment),
+            scheduled_at=now,
+        )
+
+    def launch_spec(self, job: ServiceJob) -> LaunchSpec:
+        assert job.current is not None
+        return LaunchSpec(
+            job_id=job.job_id,
+            job_arn=job.job_arn,
+            attempt_id=job.current.attempt_id,
+            training_job_name=job.current.training_job_name,
+            training_job_arn=job.current.training_job_arn,
+            payload=job.payload,
+            tags=job.tags,
+            region=self.arns.region,
+            account_id=self.arns.account_id,
+        )
+
+    # -- backends, one at a time -------------------------------------------------------------
+
+    def missing_backend(self, name: str, environment: str) -> str:
+        """Why a job cannot run on ``name``: what it is, and what to do about it."""
+        return (
+            f"service environment {environment} runs its jobs on backend {name!r} (its "
+            f"{BACKEND_TAG} tag), which this server does not have; it has: "
+            f"{', '.join(sorted(self.backends))}"
+        )
+
+    async def poll(self, live: Sequence[ServiceJob]) -> list[Progress]:
+        """How each live training job is doing, backend by backend."""
+        by_backend: dict[str, list[str]] = {}
+        for job in live:
+            assert job.current is not None
+            by_backend.setdefault(job.current.backend, []).append(job.current.training_job_name)
+        found: list[Progress] = []
+        for name, names in by_backend.items():
+            backend = self.backends.get(name)
+            if backend is None:  # its training jobs cannot be reached: they are lost
+                reason = f"InternalServerError: backend {name!r} is not running on this server"
+                found.extend(Progress(n, TrainingPhase.LOST, failure_reason=reason) for n in names)
+                continue
+            try:
+                found.extend(await backend.poll(names))
+            except Exception:
+                log.exception(
+                    "backend %s failed to report on %d training jobs; asking again next cycle",
+                    name,
+                    len(names),
+                )
+        return found
+
+    async def stop(self, job: ServiceJob) -> None:
+        """Ask the job's backend to stop its training job; it reports STOPPED through poll."""
+        assert job.current is not None
+        name = job.current.training_job_name
+        backend = self.backends.get(job.current.backend)
+        if backend is None:
+            return  # nothing of it runs anywhere: poll reports it lost
+        try:
+            await backend.stop(name)
+        except Exception:
+            log.exception("backend %s failed to stop training job %s", backend.name, name)

@@ -1,0 +1,189 @@
+"""The runtime: the only writer of live jobs, and the loop that moves them.
+
+Only the replica that holds the scheduling lease runs cycles and controls jobs; the others
+serve the API and forward job changes to it through the store. Everything that touches the
+runtime's state runs under one lock, so a request never interleaves with a cycle.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable, Mapping
+
+from batchd.backends.base import Backend
+from batchd.clock import Clock, Ids
+from batchd.domain.arns import Arns
+from batchd.domain.jobs import ServiceJob
+from batchd.domain.resources import JobQueue
+from batchd.domain.status import JobStatus
+from batchd.errors import NotFound
+from batchd.runtime import control
+from batchd.runtime.configuration import load_configuration
+from batchd.runtime.core import Core
+from batchd.runtime.cycle import Cycle
+from batchd.runtime.planning import Planning
+from batchd.scheduling.queue_view import QueueSnapshot
+from batchd.storage.store import Store
+
+__all__ = ["Runtime"]
+
+log = logging.getLogger("batchd.runtime")
+
+# Let a burst of wakes (a submit storm) gather into one cycle.
+_COALESCE_SECONDS = 0.005
+
+
+class Runtime:
+    def __init__(
+        self,
+        store: Store,
+        arns: Arns,
+        clock: Clock,
+        ids: Ids,
+        backends: Mapping[str, Backend],
+        default_backend: str,
+        tick_seconds: float = 1.0,
+    ) -> None:
+        self.core = Core(store, arns, clock, ids, backends, default_backend)
+        self.cycle = Cycle(self.core)
+        self.tick_seconds = tick_seconds
+        self._lock = asyncio.Lock()
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self.ticks = 0
+        # Only the leader schedules; other replicas serve the API and forward job changes.
+        self.leading = False
+
+    @property
+    def ids(self) -> Ids:
+        return self.core.ids
+
+    @property
+    def planning(self) -> Planning:
+        return self.core.planning
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    async def start(self, loop: bool = True) -> None:
+        """Take the lead if it is free (rebuilding state from the store), then run the loop."""
+        await self._follow_or_lead()
+        if loop:
+            self._task = asyncio.create_task(self._run(), name="batchd-runtime")
+
+    async def _follow_or_lead(self) -> None:
+        leading = await self.core.store.lease.hold()
+        if leading and not self.leading:
+            async with self._lock:
+                await self.core.rebuild()
+        elif not leading and self.leading:
+            log.warning("no longer the scheduling leader; another replica schedules now")
+        self.leading = leading
+
+    async def close(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        for backend in self.core.backends.values():
+            await backend.close()
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    async def _run(self) -> None:
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), timeout=self.tick_seconds)
+            await asyncio.sleep(_COALESCE_SECONDS)
+            self._wake.clear()
+            try:
+                await self._follow_or_lead()
+                if self.leading:
+                    await self.tick(self.core.clock.now_ms())
+            except Exception:  # keep scheduling; the next tick starts from durable state
+                log.exception("scheduling cycle failed; rebuilding state from the database")
+                await asyncio.sleep(self.tick_seconds)
+                async with self._lock:
+                    await self.core.rebuild()
+
+    async def tick(self, now: int) -> None:
+        """Run exactly one cycle at time ``now``."""
+        async with self._lock:
+            self.ticks += 1
+            again = await self.cycle.run(now)
+        if again:  # launches failed: their jobs are RUNNABLE again
+            self.wake()
+
+    # -- JobControl: what the API asks of the runtime ----------------------------------------
+
+    async def submitted(self, job: ServiceJob) -> None:
+        # No lock: an insert between awaits is atomic on the event loop, and a submit storm
+        # must not queue behind a cycle that is committing.
+        if self.leading and job.status is JobStatus.SUBMITTED:
+            self.core.jobs.submitted.put(job)
+            self.wake()
+
+    def submitted_count(self, queue: str) -> int | None:
+        """Jobs of ``queue`` awaiting admission, when this replica knows (it leads)."""
+        return self.core.jobs.submitted.count(queue) if self.leading else None
+
+    async def terminate(self, job_id: str, reason: str) -> None:
+        if not self.leading:
+            await self.core.store.request("terminate", job_id, {"reason": reason})
+            return
+        async with self._lock:
+            await control.terminate(self.core, job_id, reason)
+        self.wake()
+
+    async def stop_training_job(self, name: str) -> None:
+        if not self.leading:
+            await self.core.store.request("stop", None, {"name": name})
+            return
+        async with self._lock:
+            await control.stop_training_job(self.core, name)
+        self.wake()
+
+    async def update(self, job_id: str, change: Callable[[ServiceJob], ServiceJob]) -> ServiceJob:
+        if not self.leading:
+            # Validate against the stored job here; the leader applies the change.
+            job = await self.core.store.job(job_id)
+            if job is None:
+                raise NotFound(f"Service job {job_id} not found")
+            new = change(job)
+            fields = control.forwardable(job, new)
+            if fields:
+                await self.core.store.request("update", job_id, fields)
+            return new
+        async with self._lock:
+            new = await control.update(self.core, job_id, change)
+        self.wake()
+        return new
+
+    async def configuration_changed(self) -> None:
+        if not self.leading:
+            await self.core.store.request("reload", None, {})
+            return
+        async with self._lock:
+            await self.core.reload()
+        self.wake()
+
+    async def terminate_queued(
+        self, reason: str, queue: str, quota_share: str | None = None
+    ) -> None:
+        """End every job of a deleted queue or quota share (spec §12 #26)."""
+        for job_id in await self.core.store.active_job_ids(queue, quota_share):
+            await self.terminate(job_id, reason)
+
+    async def snapshot(self, queue: JobQueue) -> QueueSnapshot | None:
+        core, name = self.core, queue.job_queue_name
+        if not self.leading:
+            # A follower has no index: build one for this queue alone from the store.
+            config = await load_configuration(core.store, core.arns, core.default_backend)
+            planning = Planning(core.default_backend, config)
+            async for job in core.store.stream_active_jobs(name):
+                planning.add(job)
+            return planning.snapshot(name, core.clock.now_ms())
+        async with self._lock:
+            return core.planning.snapshot(name, core.clock.now_ms())
