@@ -7,6 +7,7 @@ from typing import Any
 from tests.support.harness import Harness
 
 RECLAIM = "Cross-share preemption triggered to reclaim borrowed capacity"
+IN_SHARE = "In-share preemption triggered by a higher priority job"
 
 
 def fairshare_queue(h: Harness, weights: dict[str, float], capacity: int = 4) -> None:
@@ -172,3 +173,29 @@ def test_quota_snapshot_shows_each_share_front_and_usage(h: Harness) -> None:
     assert snap["queueUtilization"]["totalCapacityUsage"] == [
         {"capacityUnit": "ml.m5.large", "quantity": 1.0}
     ]
+
+
+def test_in_share_preemption_is_reported_as_in_share_not_as_a_reclaim(h: Harness) -> None:
+    # Given share A (2 instances, in-share preemption on) full of low-priority jobs
+    quota_queue(
+        h,
+        {"A": {"limit": 2, "sharing": {"strategy": "RESERVE"}, "in_share": "ENABLED"}},
+        capacity=2,
+    )
+    low = [
+        h.submit("qm", name=f"low{i}", seconds=1000, quotaShareName="A", schedulingPriority=1)
+        for i in range(2)
+    ]
+    h.tick(times=3)
+    assert [h.status(j) for j in low] == ["RUNNING", "RUNNING"]
+    # When a higher-priority job of the same share arrives
+    h.submit("qm", name="high", seconds=10, quotaShareName="A", schedulingPriority=9)
+    h.tick()
+    # Then the victim shows an in-share preemption in progress ...
+    [victim] = [j for j in low if h.job(j).get("statusReason", "").startswith("PREEMPTION")]
+    reason = h.job(victim)["statusReason"]
+    assert reason == "PREEMPTION_IN_PROGRESS: " + IN_SHARE
+    # ... and its preempted attempt records the same kind, without the prefix
+    h.tick(times=3)
+    [record] = h.job(victim)["preemptionSummary"]["recentPreemptedAttempts"]
+    assert record["statusReason"] == IN_SHARE
