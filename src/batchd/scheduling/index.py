@@ -127,6 +127,9 @@ class JobIndex:
     def __len__(self) -> int:
         return len(self._jobs)
 
+    def __iter__(self) -> Iterator[Job]:
+        return iter(self._jobs.values())
+
     def __contains__(self, job_id: object) -> bool:
         return job_id in self._jobs
 

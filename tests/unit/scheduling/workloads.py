@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import random
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
@@ -131,6 +132,28 @@ def steps(queue_count: int = 3) -> st.SearchStrategy[list[Step]]:
     return st.lists(step, min_size=1, max_size=10)
 
 
+def planner_inputs(cluster: Cluster) -> object:
+    """Everything the planner reads, as plain comparable data."""
+    index, queues = cluster.index, sorted(cluster.state.queues)
+    environments = sorted(cluster.state.environments)
+    lanes = {
+        q: {name: [j.job_id for j in lane] for name, lane in index.lanes(q).items()} for q in queues
+    }
+    return (
+        sorted((j.job_id, j) for j in index),
+        lanes,
+        {(q, name): set(index.blocked_in_lane(q, name)) for q in queues for name in lanes[q]},
+        {q: (dict(index.held_by_queue(q)), index.last_left_at(q)) for q in queues},
+        {q: {n: dict(h) for n, h in index.held_by_lanes(q).items()} for q in queues},
+        {q: {n: dict(h) for n, h in index.releasing_by_lanes(q).items()} for q in queues},
+        {
+            e: (dict(index.held_in_environment(e)), dict(index.releasing_in_environment(e)))
+            for e in environments
+        },
+        copy.deepcopy(vars(cluster.ledger)),
+    )
+
+
 class Simulation:
     """Drives a Cluster through plan/apply cycles, checking invariants on every plan."""
 
@@ -169,7 +192,9 @@ class Simulation:
 
     def cycle(self) -> Plan:
         holdbacks = _holdbacks(self.cluster, self.now)
+        before = planner_inputs(self.cluster)
         result = self.cluster.plan(self.now)
+        assert planner_inputs(self.cluster) == before, "plan() changed the state it reads"
         check_plan(self.cluster, result)
         check_reservation(self.cluster, result, holdbacks)
         self.cluster.apply(result, self.now)
