@@ -26,8 +26,9 @@ from batchd.domain.jobs import (
 )
 from batchd.domain.status import JobStatus
 from batchd.storage.database import open_database
+from batchd.storage.rows import job_row
 from batchd.storage.schema import jobs
-from batchd.storage.store import Store, _job_row
+from batchd.storage.store import Store
 
 __all__ = ["ARNS", "JobSpec", "load_jobs", "make_job", "migrate"]
 
@@ -95,7 +96,7 @@ async def migrate(db_url: str) -> None:
 def _batches(count: int, spec: JobSpec, size: int, first: int) -> Iterator[list[dict[str, object]]]:
     for start in range(first, first + count, size):
         stop = min(start + size, first + count)
-        yield [_job_row(make_job(i, spec)) for i in range(start, stop)]
+        yield [job_row(make_job(i, spec)) for i in range(start, stop)]
 
 
 async def _load(db_url: str, count: int, spec: JobSpec, batch: int, first: int) -> None:

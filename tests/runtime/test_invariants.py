@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 
+from batchd.domain.jobs import ServiceJob
 from tests.support.harness import Harness
 
 MISCONFIG_LIMIT = {
@@ -63,9 +64,13 @@ def submit_some(h: Harness, rng: random.Random, queues: list[str], count: int) -
     return jobs
 
 
+async def _active(h: Harness) -> list[ServiceJob]:
+    return [job async for job in h.store.job_reads.stream_active()]
+
+
 def check_capacity(h: Harness, limits: dict[str, int]) -> Counter[str]:
     held: Counter[str] = Counter()
-    for job in h.run(h.store.active_jobs()):
+    for job in h.run(_active(h)):
         if job.dispatched:
             assert job.current is not None
             held[job.current.environment] += sum(job.demand.values())

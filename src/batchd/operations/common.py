@@ -48,7 +48,7 @@ async def lookup(ctx: Context, cls: type[R], reference: str) -> R | None:
     kind, _, names_too = _ADDRESSING[cls]
     resolve = ctx.arns.name_of if names_too else ctx.arns.resource_of
     name = resolve(reference, kind)
-    return await ctx.store.get(cls, name) if name else None
+    return await ctx.store.resources.get(cls, name) if name else None
 
 
 async def find(ctx: Context, cls: type[R], reference: str, member: str) -> R:
@@ -89,7 +89,7 @@ async def find_quota_share(ctx: Context, arn: str, member: str = "quotaShareArn"
     queue, _, share = rest.partition("/quota-share/")
     found = None
     if queue and share and "/" not in share:
-        found = await ctx.store.get(QuotaShare, quota_share_key(queue, share))
+        found = await ctx.store.resources.get(QuotaShare, quota_share_key(queue, share))
     if found is None:
         raise NotFound(f"{member}: quota share {arn} does not exist")
     return found
@@ -107,7 +107,7 @@ async def page_of(
     after = None
     if params.get("nextToken"):
         after = decode_token(scope, params["nextToken"], (int,))[0]
-    rows = await ctx.store.resources(cls, prefix=prefix, after=after, limit=limit + 1)
+    rows = await ctx.store.resources.list(cls, prefix=prefix, after=after, limit=limit + 1)
     token = encode_token(scope, [rows[limit - 1][0]]) if len(rows) > limit else None
     return [obj for _, obj in rows[:limit]], token
 

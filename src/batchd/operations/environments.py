@@ -48,7 +48,7 @@ def check_capacity_limits(raw: list[dict[str, Any]]) -> tuple[CapacityLimit, ...
 @operation("CreateServiceEnvironment")
 async def create(ctx: Context, params: Params) -> Any:
     name = params["serviceEnvironmentName"]
-    if await ctx.store.count(ServiceEnvironment) >= ctx.limits.max_environments:
+    if await ctx.store.resources.count(ServiceEnvironment) >= ctx.limits.max_environments:
         raise LimitExceeded(
             f"Cannot create service environment {name}: the limit of "
             f"{ctx.limits.max_environments} service environments is reached"
@@ -60,7 +60,7 @@ async def create(ctx: Context, params: Params) -> Any:
         state=params.get("state") or "ENABLED",
         tags=check_tags(params.get("tags")),
     )
-    await ctx.store.create(ServiceEnvironment, name, env, "Service environment")
+    await ctx.store.resources.create(ServiceEnvironment, name, env, "Service environment")
     await ctx.control.configuration_changed()
     return env
 
@@ -81,7 +81,7 @@ async def update(ctx: Context, params: Params) -> Any:
             )
         changes["capacity_limits"] = limits
     name = env.service_environment_name
-    changed = await ctx.store.modify(
+    changed = await ctx.store.resources.modify(
         ServiceEnvironment, name, lambda current: dataclasses.replace(current, **changes)
     )
     if changed is None:
@@ -94,7 +94,7 @@ async def update(ctx: Context, params: Params) -> Any:
 async def _attached_queues(ctx: Context, env: ServiceEnvironment) -> list[JobQueue]:
     return [
         queue
-        for _, queue in await ctx.store.resources(JobQueue)
+        for _, queue in await ctx.store.resources.list(JobQueue)
         if any(
             o.service_environment == env.service_environment_arn
             for o in queue.service_environment_order
@@ -124,6 +124,6 @@ async def delete(ctx: Context, params: Params) -> Any:
             f"Service environment {name} is still used by job queue(s) {names}; "
             "remove it from their serviceEnvironmentOrder or delete them first"
         )
-    await ctx.store.delete(ServiceEnvironment, name)
+    await ctx.store.resources.delete(ServiceEnvironment, name)
     await ctx.control.configuration_changed()
     return {}

@@ -26,7 +26,7 @@ from batchd.operations.common import check_tags, find_queue, quota_share_key
 from batchd.operations.context import Context
 from batchd.operations.registry import Params, operation
 from batchd.protocol.tokens import decode_token, encode_token
-from batchd.storage.store import JobQuery
+from batchd.storage.job_reads import JobQuery
 
 __all__ = ["find_job"]
 
@@ -42,7 +42,7 @@ def _job_id(ctx: Context, job_id_or_arn: str) -> str | None:
 
 async def find_job(ctx: Context, job_id_or_arn: str) -> ServiceJob:
     job_id = _job_id(ctx, job_id_or_arn)
-    job = await ctx.store.job(job_id) if job_id else None
+    job = await ctx.store.job_reads.get(job_id) if job_id else None
     if job is None:
         raise NotFound(f"Service job {job_id_or_arn} not found")
     return job
@@ -81,7 +81,7 @@ async def _check_queue_routing(ctx: Context, queue: JobQueue, params: Params) ->
     kind = "FIFO"
     if queue.scheduling_policy_arn:
         name = ctx.arns.resource_of(queue.scheduling_policy_arn, "scheduling-policy") or ""
-        policy = await ctx.store.get(SchedulingPolicy, name)
+        policy = await ctx.store.resources.get(SchedulingPolicy, name)
         kind = policy.kind if policy else "FIFO"
     share, quota = params.get("shareIdentifier"), params.get("quotaShareName")
     qname = queue.job_queue_name
@@ -98,7 +98,7 @@ async def _check_queue_routing(ctx: Context, queue: JobQueue, params: Params) ->
             f"quotaShareName is only valid for quota share job queues; {qname} is not one"
         )
     if quota:
-        found = await ctx.store.get(QuotaShare, quota_share_key(qname, quota))
+        found = await ctx.store.resources.get(QuotaShare, quota_share_key(qname, quota))
         if found is None:
             raise NotFound(
                 f"quotaShareName: quota share {quota} does not exist in job queue {qname}"
@@ -106,7 +106,9 @@ async def _check_queue_routing(ctx: Context, queue: JobQueue, params: Params) ->
         if found.state != "ENABLED":
             raise Conflict(f"Quota share {quota} is DISABLED and accepts no new jobs")
     if share:
-        active = await ctx.store.active_share_identifiers(qname, ctx.limits.max_active_shares + 1)
+        active = await ctx.store.job_reads.active_share_identifiers(
+            qname, ctx.limits.max_active_shares + 1
+        )
         if share not in active and len(active) >= ctx.limits.max_active_shares:
             raise LimitExceeded(
                 f"Job queue {qname} already has {ctx.limits.max_active_shares} active share "
@@ -123,7 +125,7 @@ async def submit(ctx: Context, params: Params) -> Any:
     except ClientError:
         # A client retrying after a lost answer gets its job even if the queue changed since;
         # looked up only here, so the common path costs no extra read.
-        earlier = await ctx.store.job_by_token(token) if token else None
+        earlier = await ctx.store.job_reads.by_token(token) if token else None
         if earlier is None:
             raise
         return _same_request(earlier, params, digest)
@@ -143,7 +145,7 @@ async def _submit(ctx: Context, params: Params, token: str | None, digest: str) 
     limit = ctx.limits.max_submitted_per_queue
     waiting = ctx.control.submitted_count(queue.job_queue_name)
     if waiting is None:  # a follower replica: ask the database
-        waiting = await ctx.store.submitted_in(queue.job_queue_name)
+        waiting = await ctx.store.job_reads.submitted_in(queue.job_queue_name)
     if waiting >= limit:
         raise LimitExceeded(
             f"Job queue {queue.job_queue_name} has {limit} SUBMITTED jobs, the most allowed"
@@ -172,7 +174,7 @@ async def _submit(ctx: Context, params: Params, token: str | None, digest: str) 
         client_token=token,
         request_digest=digest,
     )
-    stored = await ctx.store.submit(job)
+    stored = await ctx.store.job_writes.submit(job)
     if stored.job_id != job.job_id:  # a concurrent retry with the same token won the race
         return _same_request(stored, params, digest)
     await ctx.control.submitted(stored)
@@ -197,7 +199,7 @@ def _same_request(earlier: ServiceJob, params: Params, digest: str) -> ServiceJo
 async def describe(ctx: Context, params: Params) -> Any:
     reference = params["jobId"]
     job_id = _job_id(ctx, reference)
-    found = await ctx.store.job_document(job_id) if job_id else None
+    found = await ctx.store.job_reads.document(job_id) if job_id else None
     if found is None:
         raise NotFound(f"Service job {reference} not found")
     return found
@@ -273,7 +275,7 @@ async def list_jobs(ctx: Context, params: Params) -> Any:
         query = dataclasses.replace(query, after=(created_at, job_id))
     # Stored documents are already keyed by wire names: serialize them without a round trip
     # through objects, the largest cost of a list page.
-    found = await ctx.store.list_job_documents(query)
+    found = await ctx.store.job_reads.page(query)
     token = None
     if len(found) > limit:
         last = found[limit - 1]

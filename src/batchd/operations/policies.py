@@ -62,7 +62,7 @@ async def create(ctx: Context, params: Params) -> Any:
         quota_share_policy=quota,
         tags=check_tags(params.get("tags")),
     )
-    await ctx.store.create(SchedulingPolicy, name, policy, "Scheduling policy")
+    await ctx.store.resources.create(SchedulingPolicy, name, policy, "Scheduling policy")
     return policy
 
 
@@ -78,7 +78,7 @@ async def update(ctx: Context, params: Params) -> Any:
         raise Conflict(
             f"Scheduling policy {policy.name} is a fair share policy; it cannot become quota share"
         )
-    changed = await ctx.store.modify(
+    changed = await ctx.store.resources.modify(
         SchedulingPolicy,
         policy.name,
         lambda current: dataclasses.replace(
@@ -109,12 +109,12 @@ async def delete(ctx: Context, params: Params) -> Any:
     policy = await find_policy(ctx, params["arn"])
     users = [
         q.job_queue_name
-        for _, q in await ctx.store.resources(JobQueue)
+        for _, q in await ctx.store.resources.list(JobQueue)
         if q.scheduling_policy_arn == policy.arn
     ]
     if users:
         raise Conflict(
             f"Scheduling policy {policy.name} is used by job queue(s) {', '.join(users)}"
         )
-    await ctx.store.delete(SchedulingPolicy, policy.name)
+    await ctx.store.resources.delete(SchedulingPolicy, policy.name)
     return {}

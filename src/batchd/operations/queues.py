@@ -97,7 +97,7 @@ async def _check_pairing(
                 "with a quota share scheduling policy"
             )
         if env.quota_managed:
-            for _, other in await ctx.store.resources(JobQueue):
+            for _, other in await ctx.store.resources.list(JobQueue):
                 if other.job_queue_name != queue_name and any(
                     o.service_environment == env.service_environment_arn
                     for o in other.service_environment_order
@@ -120,7 +120,7 @@ async def create(ctx: Context, params: Params) -> Any:
             "computeEnvironmentOrder cannot be used with SAGEMAKER_TRAINING job queues; "
             "use serviceEnvironmentOrder"
         )
-    if await ctx.store.count(JobQueue) >= ctx.limits.max_queues:
+    if await ctx.store.resources.count(JobQueue) >= ctx.limits.max_queues:
         raise LimitExceeded(
             f"Cannot create job queue {name}: the limit of {ctx.limits.max_queues} job queues "
             "is reached"
@@ -142,7 +142,7 @@ async def create(ctx: Context, params: Params) -> Any:
         ),
         tags=check_tags(params.get("tags")),
     )
-    await ctx.store.create(JobQueue, name, queue, "Job queue")
+    await ctx.store.resources.create(JobQueue, name, queue, "Job queue")
     await ctx.control.configuration_changed()
     return queue
 
@@ -169,7 +169,7 @@ async def update(ctx: Context, params: Params) -> Any:
             params["jobStateTimeLimitActions"]
         )
     name = queue.job_queue_name
-    changed = await ctx.store.modify(
+    changed = await ctx.store.resources.modify(
         JobQueue, name, lambda current: dataclasses.replace(current, **changes)
     )
     if changed is None:
@@ -211,10 +211,10 @@ async def delete(ctx: Context, params: Params) -> Any:
     name = queue.job_queue_name
     if queue.state != "DISABLED":
         raise Conflict(f"Job queue {name} must be DISABLED before it can be deleted")
-    for _, share in await ctx.store.resources(QuotaShare, prefix=f"{name}/"):
-        await ctx.store.delete(QuotaShare, f"{name}/{share.quota_share_name}")
-    await ctx.store.delete(JobQueue, name)
+    for _, share in await ctx.store.resources.list(QuotaShare, prefix=f"{name}/"):
+        await ctx.store.resources.delete(QuotaShare, f"{name}/{share.quota_share_name}")
+    await ctx.store.resources.delete(JobQueue, name)
     await ctx.control.terminate_queued("Job queue deleted", name)
-    await ctx.store.retire_queue(name, f"#deleted-{ctx.clock.now_ms()}")
+    await ctx.store.job_writes.retire_queue(name, f"#deleted-{ctx.clock.now_ms()}")
     await ctx.control.configuration_changed()
     return {}

@@ -41,7 +41,7 @@ async def _quota_environment(ctx: Context, queue: JobQueue) -> ServiceEnvironmen
         raise Conflict(f"Job queue {queue.job_queue_name} is not VALID")
     arn = queue.environment_arn
     name = ctx.arns.resource_of(arn or "", "service-environment")
-    env = await ctx.store.get(ServiceEnvironment, name) if name else None
+    env = await ctx.store.resources.get(ServiceEnvironment, name) if name else None
     if env is None:
         raise NotFound(f"The service environment of job queue {queue.job_queue_name} is gone")
     return env
@@ -90,7 +90,7 @@ async def create(ctx: Context, params: Params) -> Any:
     env = await _quota_environment(ctx, queue)
     name = params["quotaShareName"]
     prefix = f"{queue.job_queue_name}/"
-    if await ctx.store.count(QuotaShare, prefix=prefix) >= ctx.limits.max_quota_shares:
+    if await ctx.store.resources.count(QuotaShare, prefix=prefix) >= ctx.limits.max_quota_shares:
         raise LimitExceeded(
             f"Job queue {queue.job_queue_name} already has {ctx.limits.max_quota_shares} "
             "quota shares, the most allowed"
@@ -108,7 +108,7 @@ async def create(ctx: Context, params: Params) -> Any:
         tags=check_tags(params.get("tags")),
     )
     key = quota_share_key(queue.job_queue_name, name)
-    await ctx.store.create(QuotaShare, key, share, f"Quota share {name} of job queue")
+    await ctx.store.resources.create(QuotaShare, key, share, f"Quota share {name} of job queue")
     await ctx.control.configuration_changed()
     return share
 
@@ -131,7 +131,7 @@ async def update(ctx: Context, params: Params) -> Any:
     if params.get("state"):
         changes["state"] = params["state"]
     key = quota_share_key(queue_name, share.quota_share_name)
-    changed = await ctx.store.modify(
+    changed = await ctx.store.resources.modify(
         QuotaShare, key, lambda current: dataclasses.replace(current, **changes)
     )
     if changed is None:
@@ -162,7 +162,9 @@ async def delete(ctx: Context, params: Params) -> Any:
         raise Conflict(
             f"Quota share {share.quota_share_name} must be DISABLED before it can be deleted"
         )
-    await ctx.store.delete(QuotaShare, quota_share_key(queue_name, share.quota_share_name))
+    await ctx.store.resources.delete(
+        QuotaShare, quota_share_key(queue_name, share.quota_share_name)
+    )
     await ctx.control.terminate_queued("Quota share deleted", queue_name, share.quota_share_name)
     await ctx.control.configuration_changed()
     return {}

@@ -21,7 +21,7 @@ SAGEMAKER = "sagemaker:"
 
 
 async def _record(ctx: Context, name: str) -> TrainingJob:
-    record = await ctx.store.training_job(name)
+    record = await ctx.store.training_jobs.get(name)
     if record is None:
         raise NotFound(f"Requested resource not found: training job {name}")
     return record
@@ -42,7 +42,7 @@ def _summary(record: TrainingJob) -> dict[str, Any]:
 @operation(SAGEMAKER + "DescribeTrainingJob")
 async def describe_training_job(ctx: Context, params: Params) -> Any:
     record = await _record(ctx, params["TrainingJobName"])
-    job = await ctx.store.job(record.job_id)
+    job = await ctx.store.job_reads.get(record.job_id)
     payload: dict[str, Any] = {}
     if job is not None:
         try:
@@ -71,7 +71,7 @@ async def list_training_jobs(ctx: Context, params: Params) -> Any:
     if params.get("NextToken"):
         created, name = decode_token(scope, params["NextToken"], (int, str))
         after = (created, name)
-    found = await ctx.store.list_training_jobs(
+    found = await ctx.store.training_jobs.page(
         limit=limit + 1,
         name_contains=params.get("NameContains"),
         status=params.get("StatusEquals"),
@@ -102,6 +102,6 @@ async def stop_training_job(ctx: Context, params: Params) -> Any:
 async def list_tags(ctx: Context, params: Params) -> Any:
     arn = params["ResourceArn"]
     record = await _record(ctx, arn.rsplit("/", 1)[-1])
-    job = await ctx.store.job(record.job_id)
+    job = await ctx.store.job_reads.get(record.job_id)
     tags = job.tags if job is not None else {}
     return {"Tags": [{"Key": k, "Value": v} for k, v in sorted(tags.items())]}

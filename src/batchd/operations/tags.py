@@ -68,7 +68,7 @@ async def _retag(
         )
         return
     cls, name, _ = found
-    changed = await ctx.store.modify(
+    changed = await ctx.store.resources.modify(
         cls, name, lambda obj: dataclasses.replace(obj, tags=_merged(obj.tags, add, drop))
     )
     if changed is None:
