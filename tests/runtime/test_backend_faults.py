@@ -59,7 +59,7 @@ def tag_backend(h: Harness, environment: str, backend: str | None) -> None:
             tags[BACKEND_TAG] = backend
         return dataclasses.replace(env, tags=tags)
 
-    h.run(h.store.modify(ServiceEnvironment, environment, retag))
+    h.run(h.store.resources.modify(ServiceEnvironment, environment, retag))
     h.run(h.runtime.configuration_changed())
 
 
@@ -120,10 +120,10 @@ def test_a_backend_whose_reports_fail_holds_its_jobs_and_the_others_finish(h: Ha
     stuck = h.submit("bad", name="stuck", seconds=5)
     h.tick()
     assert h.status(stuck) in RUNNING
-    job = h.run(h.store.job(stuck))
+    job = h.run(h.store.job_reads.get(stuck))
     assert job is not None and job.current is not None
     moved = dataclasses.replace(job, current=dataclasses.replace(job.current, backend="broken"))
-    h.run(h.store.save_jobs([moved]))
+    h.run(h.store.job_writes.save([moved]))
     use_backends(h, {"broken": broken})
     # When cycles run, a job on a healthy backend still moves
     good = h.submit("good", name="good", seconds=5)

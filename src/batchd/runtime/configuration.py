@@ -28,15 +28,15 @@ class Configuration:
 
 
 async def load_configuration(store: Store, arns: Arns, default_backend: str) -> Configuration:
-    envs = [env for _, env in await store.resources(ServiceEnvironment)]
-    policies = {p.arn: p for _, p in await store.resources(SchedulingPolicy)}
+    envs = [env for _, env in await store.resources.list(ServiceEnvironment)]
+    policies = {p.arn: p for _, p in await store.resources.list(SchedulingPolicy)}
     shares: dict[str, list[sm.QuotaShare]] = {}
-    for order, share in await store.resources(QuotaShare):
+    for order, share in await store.resources.list(QuotaShare):
         queue = share.job_queue_arn.rsplit("/", 1)[-1]
         shares.setdefault(queue, []).append(_quota_share(share, order))
     queues = [
         _queue(arns, q, policies, shares.get(q.job_queue_name, []))
-        for _, q in await store.resources(JobQueue)
+        for _, q in await store.resources.list(JobQueue)
     ]
     environments = (
         sm.Environment(

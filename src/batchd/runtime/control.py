@@ -5,15 +5,16 @@ requests follower replicas forward, applied the same way. Callers hold the runti
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from typing import Any
 
 from batchd.domain.jobs import ServiceJob, StopKind
 from batchd.errors import NotFound
 from batchd.runtime import outcomes
 from batchd.runtime.core import Core
+from batchd.storage.mailbox import Mail, MailKind
 
-__all__ = ["FORWARDABLE", "apply_request", "stop_training_job", "terminate", "update"]
+__all__ = ["FORWARDABLE", "apply", "forwardable", "stop_training_job", "terminate", "update"]
 
 # The job fields the API changes after submit; followers forward them to the leader.
 FORWARDABLE = ("scheduling_priority", "tags")
@@ -68,15 +69,16 @@ def forwardable(old: ServiceJob, new: ServiceJob) -> dict[str, Any]:
     }
 
 
-async def apply_request(core: Core, kind: str, job_id: str | None, body: Mapping[str, Any]) -> None:
+async def apply(core: Core, mail: Mail) -> None:
     """What a follower replica asked for, as if it had been asked here."""
-    match kind:
-        case "reload":
+    job_id, body = mail.job_id, mail.body
+    match mail.kind:
+        case MailKind.RELOAD:
             await core.reload()
-        case "terminate" if job_id:
+        case MailKind.TERMINATE if job_id:
             await terminate(core, job_id, str(body.get("reason", "")))
-        case "stop":
+        case MailKind.STOP:
             await stop_training_job(core, str(body.get("name", "")))
-        case "update" if job_id:
+        case MailKind.UPDATE if job_id:
             fields = {k: v for k, v in body.items() if k in FORWARDABLE}
             await update(core, job_id, lambda job: dataclasses.replace(job, **fields))

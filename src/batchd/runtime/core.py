@@ -70,7 +70,7 @@ class Core:
         self.jobs.clear()
         self.planning = Planning(self.default_backend)
         await self.reload()
-        async for job in self.store.stream_active_jobs():
+        async for job in self.store.job_reads.stream_active():
             if job.status is JobStatus.SUBMITTED:
                 self.jobs.submitted.put(job)
                 continue
@@ -78,7 +78,7 @@ class Core:
             if job.current is not None:
                 self.jobs.hold({job.job_id: job})
                 name = job.current.training_job_name
-                record = await self.store.training_job(name)
+                record = await self.store.training_jobs.get(name)
                 self.jobs.track_training_job(
                     record or training.created(job, job.current.scheduled_at)
                 )
@@ -86,7 +86,7 @@ class Core:
     async def held_or_stored(self, job_id: str) -> ServiceJob | None:
         job = self.jobs.get(job_id)
         if job is None:
-            found = await self.store.jobs([job_id])
+            found = await self.store.job_reads.get_many([job_id])
             self.jobs.hold(found)
             job = found.get(job_id)
         return job
@@ -112,7 +112,7 @@ class Core:
         """Write what changed in one transaction; False when there was nothing to write."""
         commit = self.jobs.take_commit()
         if commit:
-            await self.store.save_jobs(commit.changed, commit.trained, commit.admitted)
+            await self.store.job_writes.save(commit.changed, commit.trained, commit.admitted)
         return bool(commit)
 
     # -- attempts ----------------------------------------------------------------------------

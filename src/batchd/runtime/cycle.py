@@ -48,14 +48,14 @@ class Cycle:
             return
         self._ingested_at = now
         store, jobs = self.core.store, self.core.jobs
-        for kind, job_id, body in await store.take_requests():
-            await control.apply_request(self.core, kind, job_id, body)
+        for mail in await store.mailbox.take():
+            await control.apply(self.core, mail)
         # Most SUBMITTED jobs were accepted here and are already pending: read whole only
         # the ones another replica accepted.
-        ids = await store.submitted_job_ids()
+        ids = await store.job_reads.submitted_ids()
         foreign = [i for i in ids if i not in jobs.submitted and i not in self.core.planning]
         if foreign:
-            found = await store.jobs(foreign)
+            found = await store.job_reads.get_many(foreign)
             for job_id in foreign:  # oldest first, as listed
                 job = found.get(job_id)
                 if job is not None and job.status is JobStatus.SUBMITTED:
@@ -91,7 +91,7 @@ class Cycle:
         plan = core.planning.plan(now)
         missing = jobs.missing(d.job_id for d in plan)
         if missing:  # queued jobs live as planner views: read the ones decided on
-            jobs.hold(await core.store.jobs(missing))
+            jobs.hold(await core.store.job_reads.get_many(missing))
 
         def new_attempt(job: ServiceJob, environment: str) -> CurrentAttempt:
             return core.new_attempt(job, environment, now)

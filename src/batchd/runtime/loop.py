@@ -25,6 +25,7 @@ from batchd.runtime.core import Core
 from batchd.runtime.cycle import Cycle
 from batchd.runtime.planning import Planning
 from batchd.scheduling.queue_view import QueueSnapshot
+from batchd.storage.mailbox import MailKind
 from batchd.storage.store import Store
 
 __all__ = ["Runtime"]
@@ -131,7 +132,7 @@ class Runtime:
 
     async def terminate(self, job_id: str, reason: str) -> None:
         if not self.leading:
-            await self.core.store.request("terminate", job_id, {"reason": reason})
+            await self.core.store.mailbox.post(MailKind.TERMINATE, job_id, {"reason": reason})
             return
         async with self._lock:
             await control.terminate(self.core, job_id, reason)
@@ -139,7 +140,7 @@ class Runtime:
 
     async def stop_training_job(self, name: str) -> None:
         if not self.leading:
-            await self.core.store.request("stop", None, {"name": name})
+            await self.core.store.mailbox.post(MailKind.STOP, None, {"name": name})
             return
         async with self._lock:
             await control.stop_training_job(self.core, name)
@@ -148,13 +149,13 @@ class Runtime:
     async def update(self, job_id: str, change: Callable[[ServiceJob], ServiceJob]) -> ServiceJob:
         if not self.leading:
             # Validate against the stored job here; the leader applies the change.
-            job = await self.core.store.job(job_id)
+            job = await self.core.store.job_reads.get(job_id)
             if job is None:
                 raise NotFound(f"Service job {job_id} not found")
             new = change(job)
             fields = control.forwardable(job, new)
             if fields:
-                await self.core.store.request("update", job_id, fields)
+                await self.core.store.mailbox.post(MailKind.UPDATE, job_id, fields)
             return new
         async with self._lock:
             new = await control.update(self.core, job_id, change)
@@ -163,7 +164,7 @@ class Runtime:
 
     async def configuration_changed(self) -> None:
         if not self.leading:
-            await self.core.store.request("reload", None, {})
+            await self.core.store.mailbox.post(MailKind.RELOAD, None, {})
             return
         async with self._lock:
             await self.core.reload()
@@ -173,7 +174,7 @@ class Runtime:
         self, reason: str, queue: str, quota_share: str | None = None
     ) -> None:
         """End every job of a deleted queue or quota share (spec §12 #26)."""
-        for job_id in await self.core.store.active_job_ids(queue, quota_share):
+        for job_id in await self.core.store.job_reads.active_ids(queue, quota_share):
             await self.terminate(job_id, reason)
 
     async def snapshot(self, queue: JobQueue) -> QueueSnapshot | None:
@@ -182,7 +183,7 @@ class Runtime:
             # A follower has no index: build one for this queue alone from the store.
             config = await load_configuration(core.store, core.arns, core.default_backend)
             planning = Planning(core.default_backend, config)
-            async for job in core.store.stream_active_jobs(name):
+            async for job in core.store.job_reads.stream_active(name):
                 planning.add(job)
             return planning.snapshot(name, core.clock.now_ms())
         async with self._lock:

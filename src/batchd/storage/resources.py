@@ -90,10 +90,6 @@ class Resources:
         rows = await self._db.read(lambda conn: conn.execute(stmt).all())
         return [(row.id, from_wire(cls, jsontext.loads(row.doc))) for row in rows]
 
-    # TEMPORARY: runtime/ moves to the repositories on merge (it calls store.resources(cls)).
-    async def __call__(self, cls: type[R]) -> builtins.list[tuple[int, R]]:
-        return await self.list(cls)
-
     async def count(self, cls: type[R], *, prefix: str | None = None) -> int:
         stmt = select(func.count()).where(resources.c.kind == KINDS[cls])
         if prefix is not None:
