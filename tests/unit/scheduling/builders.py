@@ -1,27 +1,32 @@
-"""Plain-data builders and a tiny in-memory runtime for planner tests."""
+"""Plain-data builders for planner tests, and the runtime's own bookkeeping over them."""
 
 from __future__ import annotations
 
 import itertools
 from collections.abc import Iterable, Mapping
-from dataclasses import replace
 from typing import Any
 
+from batchd.backends.base import Progress, TrainingPhase
+from batchd.domain.jobs import (
+    CapacityUsage,
+    CurrentAttempt,
+    ServiceJob,
+    ServiceJobTimeout,
+    StopKind,
+)
+from batchd.domain.status import JobStatus
+from batchd.runtime import decisions, outcomes
+from batchd.runtime.configuration import Configuration
+from batchd.runtime.planning import Planning, job_view
 from batchd.scheduling import (
-    AttemptTimeout,
-    Block,
     Dispatch,
     Environment,
     Job,
     JobIndex,
     Plan,
-    Preempt,
     Queue,
     SchedulingState,
-    TimeLimitTerminate,
-    Unblock,
     UsageLedger,
-    plan,
 )
 
 M5 = "ml.m5.large"
@@ -78,24 +83,90 @@ def dispatched(result: Plan) -> list[str]:
     return [d.job_id for d in result if isinstance(d, Dispatch)]
 
 
+_QUEUE_ARN = "arn:aws:batch:us-east-1:123456789012:job-queue/"
+_CAPACITY_ERROR = "CapacityError: Unable to provision requested ML compute capacity"
+
+
+def _attempt(job_id: str, environment: str, scheduled_at: int, **fields: Any) -> CurrentAttempt:
+    name = f"AWSBatch{job_id}"
+    return CurrentAttempt(
+        attempt_id=job_id,
+        training_job_name=name,
+        training_job_arn=f"arn:aws:sagemaker:us-east-1:123456789012:training-job/{name}",
+        environment=environment,
+        backend="fake",
+        scheduled_at=scheduled_at,
+        **fields,
+    )
+
+
+def service_job(view: Job) -> ServiceJob:
+    """The service job whose planner record is ``view`` (checked: the two must agree)."""
+    current = None
+    if view.environment is not None:
+        current = _attempt(
+            view.job_id,
+            view.environment,
+            view.scheduled_at or 0,
+            started_at=view.started_at,
+            stop_kind=StopKind.PREEMPT if view.stopping else None,
+        )
+    blocked = f"{view.blocked_reason} - blocked" if view.blocked_reason else None
+    timeout = view.attempt_timeout_seconds
+    made = ServiceJob(
+        job_id=view.job_id,
+        job_arn=f"arn:aws:batch:us-east-1:123456789012:service-job/{view.job_id}",
+        job_name=view.job_id,
+        job_queue=_QUEUE_ARN + view.queue,
+        service_request_payload="{}",
+        created_at=view.created_at,
+        seq=view.seq,
+        status=JobStatus(view.status),
+        status_reason=blocked,
+        capacity_usage=tuple(CapacityUsage(u, float(n)) for u, n in sorted(view.demand.items())),
+        scheduling_priority=view.priority,
+        share_identifier=view.share_identifier,
+        quota_share_name=view.quota_share_name,
+        timeout_config=ServiceJobTimeout(timeout) if timeout is not None else None,
+        blocked_since=view.blocked_since,
+        capacity_failed=view.capacity_failed,
+        current=current,
+    )
+    assert job_view(made) == view, "the builder's job has no service-job equivalent"
+    return made
+
+
 class Cluster:
-    """A minimal runtime: applies plans to the index and ledger the way the real one must."""
+    """The runtime's own decision and bookkeeping code (``runtime.decisions``, ``outcomes``
+    and ``Planning``) over plain jobs, with no store and no backend: what the planner's
+    decisions do to the index and ledger is what the server does."""
 
     def __init__(self, config: SchedulingState, jobs: Iterable[Job] = ()) -> None:
-        self.state = config
-        self.index = JobIndex(jobs)
-        self.ledger = UsageLedger()
-        for queue in config.queues.values():
-            if queue.fairshare is not None:
-                self.ledger.configure(queue.name, queue.fairshare.share_decay_seconds)
-        self._stops: dict[str, str] = {}
+        self.planning = Planning("fake", Configuration(state=config))
+        self.jobs: dict[str, ServiceJob] = {}
         self.ended: list[str] = []
+        for view in jobs:
+            self.submit(view)
+
+    @property
+    def state(self) -> SchedulingState:
+        return self.planning.config.state
+
+    @property
+    def index(self) -> JobIndex:
+        return self.planning.index
+
+    @property
+    def ledger(self) -> UsageLedger:
+        return self.planning.ledger
 
     def submit(self, new: Job) -> None:
-        self.index.add(new)
+        job = service_job(new)
+        self.jobs[job.job_id] = job
+        self.planning.add(job)
 
     def plan(self, now: int) -> Plan:
-        return plan(self.state, self.index, self.ledger, now)
+        return self.planning.plan(now)
 
     def tick(self, now: int) -> Plan:
         result = self.plan(now)
@@ -103,63 +174,46 @@ class Cluster:
         return result
 
     def apply(self, result: Plan, now: int) -> None:
+        def new_attempt(job: ServiceJob, environment: str) -> CurrentAttempt:
+            return _attempt(job.job_id, environment, now)
+
         for decision in result:
-            current = self.index[decision.job_id]
-            if isinstance(decision, Dispatch):
-                self._dispatch(current, decision.environment, now)
-            elif isinstance(decision, Block):
-                self.index.replace(
-                    replace(current, blocked_reason=decision.code, blocked_since=now)
-                )
-            elif isinstance(decision, Unblock):
-                self.index.replace(replace(current, blocked_reason=None, blocked_since=None))
-            elif isinstance(decision, Preempt | AttemptTimeout):
-                self._stops[current.job_id] = type(decision).__name__
-                self.index.replace(replace(current, stopping=True))
-            elif isinstance(decision, TimeLimitTerminate):
-                self.index.remove(current.job_id, at=now)
-                self.ended.append(current.job_id)
+            job = self.jobs[decision.job_id]
+            self._change(job, decisions.apply(job, decision, now, new_attempt)[0], now)
+
+    def _change(self, old: ServiceJob, new: ServiceJob, now: int) -> None:
+        self.jobs[new.job_id] = new
+        self.planning.changed(old, new, now)
+        if new.terminal:
+            self.ended.append(new.job_id)
+
+    def _report(
+        self, job_id: str, phase: TrainingPhase, now: int, reason: str | None = None
+    ) -> None:
+        job = self.jobs[job_id]
+        assert job.current is not None
+        progress = Progress(job.current.training_job_name, phase, failure_reason=reason)
+        self._change(job, outcomes.after_progress(job, progress, now), now)
+
+    def start(self, job_id: str, now: int) -> None:
+        """The job's training job began training."""
+        self._report(job_id, TrainingPhase.TRAINING, now)
+
+    def capacity_error(self, job_id: str, now: int) -> None:
+        """SageMaker found no capacity: back to RUNNABLE without using an attempt."""
+        self._report(job_id, TrainingPhase.FAILED, now, _CAPACITY_ERROR)
 
     def finish(self, job_id: str, now: int) -> None:
-        """The job's training job ended: its capacity is released."""
-        done = self.index.remove(job_id)
-        self.ledger.stop(done.queue, done.lane, done.instances, now)
-        self.ended.append(job_id)
+        """The job's training job completed: its capacity is released."""
+        self._report(job_id, TrainingPhase.COMPLETED, now)
 
     def complete_stops(self, now: int) -> None:
         """Every stop in flight completes: preempted jobs queue again, timed-out ones end."""
-        for job_id, kind in sorted(self._stops.items()):
-            stopped = self.index[job_id]
-            if kind == "AttemptTimeout":
-                self.finish(job_id, now)
-                continue
-            self.index.replace(
-                replace(
-                    stopped,
-                    status="RUNNABLE",
-                    environment=None,
-                    stopping=False,
-                    scheduled_at=None,
-                    started_at=None,
-                )
-            )
-            self.ledger.stop(stopped.queue, stopped.lane, stopped.instances, now)
-        self._stops.clear()
+        stopping = sorted(
+            j for j, job in self.jobs.items() if job.current and job.current.stop_kind
+        )
+        for job_id in stopping:
+            self._report(job_id, TrainingPhase.STOPPED, now)
 
     def held(self, environment: str = "env") -> Mapping[str, int]:
         return self.index.held_in_environment(environment)
-
-    def _dispatch(self, current: Job, environment: str, now: int) -> None:
-        # A capacity-failed job keeps its reason: time in SCHEDULED counts toward the limit.
-        keep = current.capacity_failed
-        self.index.replace(
-            replace(
-                current,
-                status="SCHEDULED",
-                environment=environment,
-                scheduled_at=now,
-                blocked_reason=current.blocked_reason if keep else None,
-                blocked_since=current.blocked_since if keep else None,
-            )
-        )
-        self.ledger.start(current.queue, current.lane, current.instances, now)

@@ -181,7 +181,10 @@ def test_capacity_blocked_time_counts_from_the_first_capacity_failure(
 
 
 def test_disabled_environment_receives_nothing_and_its_heads_are_left_alone() -> None:
-    jobs = [job("a", n=1), job("b", n=9, blocked_reason="X", blocked_since=0)]
+    jobs = [
+        job("a", n=1),
+        job("b", n=9, blocked_reason=BlockCode.INSUFFICIENT_CAPACITY, blocked_since=0),
+    ]
     cluster = Cluster(state([env(limit=5, enabled=False)], [fifo()]), jobs)
     assert list(cluster.plan(now=10)) == []
 

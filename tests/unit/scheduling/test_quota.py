@@ -231,7 +231,14 @@ def test_share_above_its_lowered_limit_loses_its_lowest_priority_newest_jobs() -
 
 def test_disabled_share_dispatches_nothing_and_its_lane_is_left_alone() -> None:
     cluster = qm(4, share("a", 2, "RESERVE", enabled=False))
-    cluster.submit(job("a1", quota_share_name="a", blocked_reason="X", blocked_since=0))
+    cluster.submit(
+        job(
+            "a1",
+            quota_share_name="a",
+            blocked_reason=BlockCode.QUOTA_LIMIT_EXCEEDED,
+            blocked_since=0,
+        )
+    )
     assert list(cluster.plan(now=100)) == []
 
 

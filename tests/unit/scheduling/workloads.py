@@ -5,7 +5,7 @@ from __future__ import annotations
 import copy
 import random
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 from hypothesis import strategies as st
 
@@ -192,6 +192,8 @@ class Simulation:
 
     def cycle(self) -> Plan:
         holdbacks = _holdbacks(self.cluster, self.now)
+        # The runtime forgets long-idle usage before each pass; the pass itself changes nothing.
+        self.cluster.ledger.prune(self.now)
         before = planner_inputs(self.cluster)
         result = self.cluster.plan(self.now)
         assert planner_inputs(self.cluster) == before, "plan() changed the state it reads"
@@ -219,33 +221,10 @@ class Simulation:
         self.cluster.complete_stops(self.now)
 
     def _start(self, current: Job) -> None:
-        index = self.cluster.index
         if self.rnd.random() < 0.1:
-            # A SageMaker capacity error: back to RUNNABLE, the capacity clock keeps running.
-            since = current.blocked_since if current.capacity_failed else self.now
-            index.replace(
-                replace(
-                    current,
-                    status="RUNNABLE",
-                    environment=None,
-                    scheduled_at=None,
-                    capacity_failed=True,
-                    blocked_reason=BlockCode.INSUFFICIENT_CAPACITY,
-                    blocked_since=since,
-                )
-            )
-            self.cluster.ledger.stop(current.queue, current.lane, current.instances, self.now)
-            return
-        index.replace(
-            replace(
-                current,
-                status="RUNNING",
-                started_at=self.now,
-                capacity_failed=False,
-                blocked_reason=None,
-                blocked_since=None,
-            )
-        )
+            self.cluster.capacity_error(current.job_id, self.now)
+        else:
+            self.cluster.start(current.job_id, self.now)
 
 
 def _by_id(current: Job) -> str:
