@@ -15,6 +15,7 @@ from batchd.clock import RandomIds, SystemClock
 from batchd.domain.arns import Arns
 from batchd.operations.context import Context, Limits
 from batchd.runtime.engine import Runtime
+from batchd.runtime.logs import BackendLogs
 from batchd.settings import Settings
 from batchd.storage.store import Store
 
@@ -45,7 +46,15 @@ async def open_runtime(settings: Settings) -> tuple[Context, Runtime, Store]:
     holder.append(runtime)
     await runtime.start()
     limits = Limits(max_submitted_per_queue=settings.max_submitted_per_queue)
-    ctx = Context(store=store, arns=arns, clock=clock, ids=ids, control=runtime, limits=limits)
+    ctx = Context(
+        store=store,
+        arns=arns,
+        clock=clock,
+        ids=ids,
+        control=runtime,
+        logs=BackendLogs(backends),
+        limits=limits,
+    )
     return ctx, runtime, store
 
 
@@ -92,4 +101,4 @@ def build_app(settings: Settings) -> BatchdApp:
             "and terminate jobs; set BATCHD_ACCESS_KEYS or --access-keys-file",
             settings.host,
         )
-    return create_app(factory, verifier, settings.data_dir)
+    return create_app(factory, verifier)

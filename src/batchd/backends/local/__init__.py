@@ -9,6 +9,5 @@ running) and ``backend`` (``LocalBackend``, the ``Backend`` protocol).
 """
 
 from batchd.backends.local.backend import LocalBackend
-from batchd.backends.local.workspace import attempt_log_files
 
-__all__ = ["LocalBackend", "attempt_log_files"]
+__all__ = ["LocalBackend"]

@@ -31,7 +31,7 @@ from batchd.backends.local.commands import Launcher, check_runtime
 from batchd.backends.local.hostnames import HostsFile
 from batchd.backends.local.payload import InvalidRequest, check_job_name, parse_request
 from batchd.backends.local.recovery import Journal, Ledger, Leftover, Reaper, lost_reason
-from batchd.backends.local.workspace import Workspace, attempt_log_files
+from batchd.backends.local.workspace import Workspace, attempt_log_hosts, read_attempt_log
 from batchd.clock import Clock, SystemClock
 from batchd.objectstore import ObjectStore
 
@@ -243,9 +243,14 @@ class LocalBackend:
         self._ledger.ended(leftover, lost)
         self._wake()
 
-    def log_files(self, training_job_name: str) -> list[Path]:
-        """The attempt's log files (``logs/algo-N.log``), ``algo-1`` first."""
-        return attempt_log_files(self.data_dir, training_job_name)
+    async def log_hosts(self, training_job_name: str) -> Sequence[str]:
+        """Hosts with a ``logs/algo-N.log``, also of attempts of earlier server runs."""
+        return await asyncio.to_thread(attempt_log_hosts, self.data_dir, training_job_name)
+
+    async def read_log(self, training_job_name: str, host: str, offset: int, limit: int) -> bytes:
+        return await asyncio.to_thread(
+            read_attempt_log, self.data_dir, training_job_name, host, offset, limit
+        )
 
     def job_dir(self, training_job_name: str) -> Path:
         return Workspace.of(self.data_dir, training_job_name).job_dir
