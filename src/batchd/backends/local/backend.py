@@ -29,11 +29,11 @@ from batchd.backends.base import LaunchError, LaunchSpec, Progress, TrainingPhas
 from batchd.backends.local.attempt import Attempt, AttemptSettings
 from batchd.backends.local.commands import Launcher, check_runtime
 from batchd.backends.local.hostnames import HostsFile
+from batchd.backends.local.objectstore import ObjectStore
 from batchd.backends.local.payload import InvalidRequest, check_job_name, parse_request
 from batchd.backends.local.recovery import Journal, Ledger, Leftover, Reaper, lost_reason
 from batchd.backends.local.workspace import Workspace, attempt_log_hosts, read_attempt_log
 from batchd.clock import Clock, SystemClock
-from batchd.objectstore import ObjectStore
 
 if TYPE_CHECKING:
     from batchd.settings import Settings

@@ -28,15 +28,15 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
-from batchd.backends.local.payload import Channel, TrainingRequest
-from batchd.backends.local.workspace import Workspace
-from batchd.objectstore import (
+from batchd.backends.local.objectstore import (
     ObjectStore,
     ObjectStoreError,
     ObjectURI,
     check_key,
     parse_uri,
 )
+from batchd.backends.local.payload import Channel, TrainingRequest
+from batchd.backends.local.workspace import Workspace
 
 __all__ = ["StagingError", "stage_channels"]
 
