@@ -11,6 +11,7 @@ from batchd.api.auth import SigV4Verifier
 from batchd.backends.base import Backend
 from batchd.backends.fake import FakeBackend
 from batchd.backends.local.backend import LocalBackend
+from batchd.backends.local.objectstore import ObjectStore
 from batchd.clock import RandomIds, SystemClock
 from batchd.domain.arns import Arns
 from batchd.operations.context import Context, Limits
@@ -29,8 +30,22 @@ def _backends(
 ) -> dict[str, Backend]:
     return {
         "fake": FakeBackend(clock, wake),
-        "local": LocalBackend.from_settings(settings, wake),
+        "local": _local_backend(settings, wake),
     }
+
+
+def _local_backend(settings: Settings, wake: Callable[[], None]) -> LocalBackend:
+    endpoint = settings.s3_endpoint_url
+    return LocalBackend(
+        settings.data_dir,
+        wake=wake,
+        store=ObjectStore.s3(endpoint, settings.region) if endpoint else None,
+        image_commands=settings.image_commands,
+        container_runtime=settings.container_runtime,
+        stop_grace_seconds=settings.stop_grace_seconds,
+        hosts_file=settings.hosts_file,
+        clock=SystemClock(),
+    )
 
 
 async def open_runtime(settings: Settings) -> tuple[Context, Runtime, Store]:

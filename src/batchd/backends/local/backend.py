@@ -23,7 +23,6 @@ import asyncio
 import collections
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from batchd.backends.base import LaunchError, LaunchSpec, Progress, TrainingPhase, Wake
 from batchd.backends.local.attempt import Attempt, AttemptSettings
@@ -34,9 +33,6 @@ from batchd.backends.local.payload import InvalidRequest, check_job_name, parse_
 from batchd.backends.local.recovery import Journal, Ledger, Leftover, Reaper, lost_reason
 from batchd.backends.local.workspace import Workspace, attempt_log_hosts, read_attempt_log
 from batchd.clock import Clock, SystemClock
-
-if TYPE_CHECKING:
-    from batchd.settings import Settings
 
 __all__ = ["LocalBackend"]
 
@@ -106,22 +102,6 @@ class LocalBackend:
         self._leftovers = leftovers
         self._reaper: asyncio.Task[None] | None = None
         self._reap_leftovers()
-
-    @classmethod
-    def from_settings(cls, settings: Settings, wake: Wake) -> LocalBackend:
-        """The backend as configured for the server (optional fields read if present)."""
-        endpoint = settings.s3_endpoint_url
-        store = ObjectStore.s3(endpoint, settings.region) if endpoint else None
-        return cls(
-            settings.data_dir,
-            wake=wake,
-            store=store,
-            image_commands=settings.image_commands,
-            container_runtime=settings.container_runtime,
-            stop_grace_seconds=settings.stop_grace_seconds,
-            hosts_file=settings.hosts_file,
-            clock=SystemClock(),
-        )
 
     async def start(self, spec: LaunchSpec) -> None:
         if self._closed:
