@@ -5,8 +5,8 @@ tree, its config files and logs), ``objectstore`` (the ``s3://`` and ``file://``
 name), ``channels`` and ``sourcedir`` (input staging), ``hostnames`` (making ``algo-N``
 resolve), ``commands`` (what runs, with which environment), ``processes`` (process groups,
 logs, stop), ``artifacts`` (model and output upload), ``attempt`` (one attempt's lifecycle),
-``recovery`` (records of running attempts, and stopping what a killed server left running)
-and ``backend`` (``LocalBackend``, the ``Backend`` protocol).
+``recovery`` (records of running attempts, and what a killed server left running),
+``reaper`` (stopping those leftovers) and ``backend`` (``LocalBackend``, the ``Backend`` protocol).
 """
 
 from batchd.backends.local.backend import LocalBackend

@@ -30,7 +30,8 @@ from batchd.backends.local.commands import Launcher, check_runtime
 from batchd.backends.local.hostnames import HostsFile
 from batchd.backends.local.objectstore import ObjectStore
 from batchd.backends.local.payload import InvalidRequest, check_job_name, parse_request
-from batchd.backends.local.recovery import Journal, Ledger, Leftover, Reaper, lost_reason
+from batchd.backends.local.reaper import Reaper
+from batchd.backends.local.recovery import Journal, Ledger, Leftover, lost_reason
 from batchd.backends.local.workspace import Workspace, attempt_log_hosts, read_attempt_log
 from batchd.clock import Clock, SystemClock
 
