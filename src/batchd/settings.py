@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from batchd import jsontext
 from batchd.errors import InvalidParameter
 
 __all__ = ["Settings", "default_data_dir"]
@@ -59,11 +59,11 @@ class Settings:
         data = dataclasses.asdict(self)
         data["data_dir"] = str(self.data_dir)
         data["hosts_file"] = None if self.hosts_file is None else str(self.hosts_file)
-        return json.dumps(data)
+        return jsontext.dumps_text(data)
 
     @classmethod
     def from_json(cls, text: str) -> Settings:
-        data = json.loads(text)
+        data = jsontext.loads(text)
         data["data_dir"] = Path(data["data_dir"])
         data["hosts_file"] = None if data["hosts_file"] is None else Path(data["hosts_file"])
         data["image_commands"] = {k: tuple(v) for k, v in data["image_commands"].items()}

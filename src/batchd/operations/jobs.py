@@ -8,8 +8,6 @@ import itertools
 import re
 from typing import Any
 
-import orjson
-
 from batchd import jsontext
 from batchd.domain.capacity import capacity_usage
 from batchd.domain.codec import from_wire
@@ -52,8 +50,7 @@ def _request(params: Params) -> Params:
 
 
 def _digest(params: Params) -> str:
-    # Validated params hold no integer beyond 64 bits, the one thing orjson refuses.
-    return hashlib.sha256(orjson.dumps(_request(params), option=orjson.OPT_SORT_KEYS)).hexdigest()
+    return hashlib.sha256(jsontext.dumps(_request(params), sort_keys=True)).hexdigest()
 
 
 def _payload(text: str) -> dict[str, Any]:

@@ -48,7 +48,6 @@ reported LOST at once and nothing is signalled.
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 import os
 import uuid
@@ -57,6 +56,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from batchd import jsontext
 from batchd.backends.base import Progress, TrainingPhase
 from batchd.backends.local.procfs import ProcStat, boot_id, read_stat
 
@@ -110,13 +110,13 @@ class Leftover:
 
 def _write_json(path: Path, value: Mapping[str, Any]) -> None:
     tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(value, indent=1), encoding="utf-8")
+    tmp.write_text(jsontext.dumps_pretty(value), encoding="utf-8")
     os.replace(tmp, path)
 
 
 def _read_record(job_dir: Path) -> dict[str, Any] | None:
     try:
-        record = json.loads((job_dir / RECORD_FILE).read_text(encoding="utf-8"))
+        record = jsontext.loads((job_dir / RECORD_FILE).read_bytes())
     except (OSError, ValueError):
         return None
     return record if isinstance(record, dict) and record.get("version") == _VERSION else None

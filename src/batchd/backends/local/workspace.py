@@ -19,7 +19,6 @@ nothing here can leave the job directory.
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import sys
@@ -27,6 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from batchd import jsontext
 from batchd.backends.local.payload import (
     Cluster,
     InvalidRequest,
@@ -144,7 +144,7 @@ def resource_config(cluster: Cluster, host: str, network_interface: str) -> dict
 
 
 def _write_json(path: Path, value: Any) -> None:
-    path.write_text(json.dumps(value, indent=1), encoding="utf-8")
+    path.write_text(jsontext.dumps_pretty(value), encoding="utf-8")
 
 
 def attempt_log_hosts(data_dir: Path, training_job_name: str) -> list[str]:
