@@ -11,10 +11,12 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from batchd.errors import InvalidParameter, StartupError
+from batchd.errors import StartupError
 from batchd.settings import Settings, default_data_dir
 
 __all__ = ["main"]
+
+_LOG_LEVELS = ("critical", "error", "warning", "info", "debug")  # logging's and uvicorn's
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -74,9 +76,9 @@ def _parser() -> argparse.ArgumentParser:
         help="verify SigV4 signatures against ID:SECRET entries in this file "
         "(or set BATCHD_ACCESS_KEYS); off by default",
     )
-    serve.add_argument("--log-level", default="info")
+    serve.add_argument("--log-level", choices=_LOG_LEVELS, default="info")
     worker = sub.add_parser("_worker")  # one process of `serve --workers N`
-    worker.add_argument("--log-level", default="info")
+    worker.add_argument("--log-level", choices=_LOG_LEVELS, default="info")
     logs = sub.add_parser("logs", help="print the output of a job's training processes")
     logs.add_argument("job_id", help="service job id or ARN")
     logs.add_argument("--attempt", type=int, default=None, help="1-based; default: the latest")
@@ -96,6 +98,8 @@ def _serve(args: argparse.Namespace) -> int:
     from batchd.workers import run_workers, serve_alone
 
     try:
+        if args.workers < 1:
+            raise StartupError(f"--workers must be at least 1, got {args.workers}")
         keys = _access_keys(args.access_keys_file)
         settings = Settings(
             host=args.host,
@@ -114,11 +118,8 @@ def _serve(args: argparse.Namespace) -> int:
             stop_grace_seconds=args.stop_grace_seconds,
             max_submitted_per_queue=args.max_submitted_per_queue,
         )
-    except InvalidParameter as err:
+    except StartupError as err:
         print(f"batchd: {err.message}", file=sys.stderr)
-        return 2
-    except (OSError, ValueError) as err:
-        print(f"batchd: {err}", file=sys.stderr)
         return 2
     _configure_logging(args.log_level)
     if args.workers > 1:
@@ -144,17 +145,23 @@ def _image_commands(entries: list[str]) -> dict[str, tuple[str, ...]]:
     for entry in entries:
         image, sep, command = entry.partition("=")
         if not sep or not image or not command.strip():
-            raise ValueError(f"--image-command {entry!r} is not IMAGE=COMMAND")
-        commands[image] = tuple(shlex.split(command))
+            raise StartupError(f"--image-command {entry!r} is not IMAGE=COMMAND")
+        try:
+            commands[image] = tuple(shlex.split(command))
+        except ValueError as err:  # an unclosed quote
+            raise StartupError(f"--image-command {entry!r}: {err}") from err
     return commands
 
 
 def _access_keys(path: Path | None) -> dict[str, str]:
     from batchd.api.auth import load_keys
 
-    if path is not None:
-        return load_keys(path.read_text())
-    return load_keys(os.environ.get("BATCHD_ACCESS_KEYS", ""))
+    source = "BATCHD_ACCESS_KEYS" if path is None else f"--access-keys-file {path}"
+    try:
+        text = os.environ.get("BATCHD_ACCESS_KEYS", "") if path is None else path.read_text()
+        return load_keys(text)
+    except (OSError, ValueError) as err:  # ValueError: a malformed entry, or not UTF-8
+        raise StartupError(f"{source}: {err}") from err
 
 
 def main(argv: Sequence[str] | None = None) -> int:

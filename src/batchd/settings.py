@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from batchd import jsontext
-from batchd.errors import InvalidParameter
+from batchd.errors import StartupError
 
 __all__ = ["Settings", "default_data_dir"]
 
@@ -45,14 +45,26 @@ class Settings:
 
     def __post_init__(self) -> None:
         if not re.fullmatch(r"\d{12}", self.account_id):
-            raise InvalidParameter(
+            raise StartupError(
                 f"--account-id must be 12 digits (clients parse ARNs with that rule), "
                 f"got {self.account_id!r}"
             )
         if not _REGION.match(self.region):
-            raise InvalidParameter(f"--region {self.region!r} is not a region name like us-east-1")
+            raise StartupError(f"--region {self.region!r} is not a region name like us-east-1")
         if self.backend not in ("local", "fake"):
-            raise InvalidParameter(f"--backend must be local or fake, got {self.backend!r}")
+            raise StartupError(f"--backend must be local or fake, got {self.backend!r}")
+        if not 0 <= self.port <= 65535:
+            raise StartupError(f"--port must be between 0 and 65535, got {self.port}")
+        if not self.tick_seconds > 0:  # also refuses NaN
+            raise StartupError(f"--tick-seconds must be positive, got {self.tick_seconds}")
+        if not self.stop_grace_seconds >= 0:
+            raise StartupError(
+                f"--stop-grace-seconds must not be negative, got {self.stop_grace_seconds}"
+            )
+        if self.max_submitted_per_queue < 1:
+            raise StartupError(
+                f"--max-submitted-per-queue must be at least 1, got {self.max_submitted_per_queue}"
+            )
 
     def to_json(self) -> str:
         """The settings for a worker process (``--workers``), as JSON."""
