@@ -11,7 +11,7 @@ from pathlib import Path
 from batchd import jsontext
 from batchd.errors import StartupError
 
-__all__ = ["Settings", "default_data_dir"]
+__all__ = ["DEFAULTS", "Settings", "default_data_dir"]
 
 _REGION = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d$")
 
@@ -23,6 +23,9 @@ def default_data_dir() -> Path:
 
 @dataclass(frozen=True)
 class Settings:
+    """The server's configuration. Its defaults are written here only: ``batchd serve`` leaves
+    out what it was not given, and its help shows them from ``DEFAULTS``."""
+
     host: str = "127.0.0.1"
     port: int = 8080
     data_dir: Path = field(default_factory=default_data_dir)
@@ -90,3 +93,6 @@ class Settings:
     @property
     def database_url(self) -> str:
         return self.db_url or f"sqlite:///{self.data_dir / 'batchd.db'}"
+
+
+DEFAULTS = Settings()  # what ``batchd serve`` runs with when given no option
