@@ -77,7 +77,7 @@ class Settings:
         return jsontext.dumps_text(data)
 
     @classmethod
-    def from_json(cls, text: str) -> Settings:
+    def from_json(cls, text: str | bytes) -> Settings:
         data = jsontext.loads(text)
         data["data_dir"] = Path(data["data_dir"])
         data["hosts_file"] = None if data["hosts_file"] is None else Path(data["hosts_file"])
