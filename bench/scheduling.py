@@ -48,6 +48,7 @@ from batchd.operations.context import Context
 from batchd.operations.registry import HANDLERS
 from batchd.protocol.model import batch_model
 from batchd.protocol.validate import validate
+from batchd.runtime.logs import BackendLogs
 from batchd.runtime.loop import Runtime
 from batchd.storage.store import Store
 
@@ -140,7 +141,14 @@ async def _configure(db_url: str, capacity: int) -> None:
     clock = ManualClock()
     runtime, _ = _open(store, clock)
     await runtime.start(loop=False)
-    ctx = Context(store=store, arns=ARNS, clock=clock, ids=runtime.ids, control=runtime)
+    ctx = Context(
+        store=store,
+        arns=ARNS,
+        clock=clock,
+        ids=runtime.ids,
+        control=runtime,
+        logs=BackendLogs(runtime.core.backends),
+    )
     policy = await _call(ctx, "CreateSchedulingPolicy", name="fair", fairsharePolicy={})
     for e in range(ENVIRONMENTS):
         await _call(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import logging
 import os
 import shlex
@@ -11,62 +12,82 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from batchd.errors import InvalidParameter, StartupError
-from batchd.settings import Settings, default_data_dir
+from batchd.errors import StartupError
+from batchd.settings import DEFAULTS, Settings
 
-__all__ = ["main"]
+__all__ = ["build_parser", "main", "serve_settings"]
+
+_LOG_LEVELS = ("critical", "error", "warning", "info", "debug")  # logging's and uvicorn's
 
 
-def _parser() -> argparse.ArgumentParser:
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="batchd", description="Self-hosted AWS Batch service jobs for SageMaker training"
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="{serve,logs}")
-    serve = sub.add_parser("serve", help="run the API server and the scheduler")
-    serve.add_argument("--host", default="127.0.0.1")
-    serve.add_argument("--port", type=int, default=8080)
+    # An option left out stays out of the namespace, so Settings supplies its default: the
+    # defaults are written there only, and the help below reads them from there.
+    serve = sub.add_parser(
+        "serve", help="run the API server and the scheduler", argument_default=argparse.SUPPRESS
+    )
+    serve.add_argument("--host", help=f"address to listen on (default {DEFAULTS.host})")
+    serve.add_argument("--port", type=int, help=f"(default {DEFAULTS.port})")
     serve.add_argument(
-        "--data-dir",
-        type=Path,
-        default=None,
-        help=f"state and job files (default {default_data_dir()})",
+        "--data-dir", type=Path, help=f"state and job files (default {DEFAULTS.data_dir})"
     )
     serve.add_argument(
         "--db",
-        default=None,
+        dest="db_url",
+        metavar="URL",
         help="database URL (default: SQLite in the data dir); postgresql://...",
     )
-    serve.add_argument("--region", default="us-east-1")
-    serve.add_argument("--account-id", default="123456789012")
-    serve.add_argument("--backend", choices=["local", "fake"], default="local")
-    serve.add_argument("--tick-seconds", type=float, default=1.0)
+    serve.add_argument("--region", help=f"(default {DEFAULTS.region})")
+    serve.add_argument("--account-id", help=f"(default {DEFAULTS.account_id})")
+    serve.add_argument("--backend", choices=["local", "fake"], help=f"(default {DEFAULTS.backend})")
+    serve.add_argument(
+        "--tick-seconds",
+        type=float,
+        help=f"scheduler period when nothing wakes it (default {DEFAULTS.tick_seconds})",
+    )
     serve.add_argument(
         "--workers",
         type=int,
         default=1,
-        help="server processes sharing the port; one schedules, all serve the API",
+        help="server processes sharing the port; one schedules, all serve the API (default 1)",
     )
     serve.add_argument(
         "--image-command",
+        dest="image_commands",
         action="append",
-        default=[],
         metavar="IMAGE=COMMAND",
         help="run payloads naming only TrainingImage IMAGE (or a 'prefix*') as COMMAND on this "
         "machine, e.g. 'my-image:*=python3 -m sagemaker_training.cli.train'; repeatable",
     )
     serve.add_argument(
         "--s3-endpoint-url",
-        default=None,
         help="S3-compatible endpoint for s3:// URIs (default: files under DATA_DIR/s3)",
     )
-    serve.add_argument("--container-runtime", choices=["docker", "podman"], default=None)
+    serve.add_argument(
+        "--container-runtime",
+        choices=["docker", "podman"],
+        help="for payloads naming only an image (default: none)",
+    )
     serve.add_argument(
         "--hosts-file",
-        default="/etc/hosts",
-        help="where algo-N host names are added for multi-instance jobs ('none': never)",
+        type=_hosts_file,
+        help="where algo-N host names are added for multi-instance jobs ('none': never; "
+        f"default {DEFAULTS.hosts_file})",
     )
-    serve.add_argument("--stop-grace-seconds", type=float, default=120.0)
-    serve.add_argument("--max-submitted-per-queue", type=int, default=1_000_000)
+    serve.add_argument(
+        "--stop-grace-seconds",
+        type=float,
+        help=f"from SIGTERM to SIGKILL (default {DEFAULTS.stop_grace_seconds})",
+    )
+    serve.add_argument(
+        "--max-submitted-per-queue",
+        type=int,
+        help=f"(default {DEFAULTS.max_submitted_per_queue})",
+    )
     serve.add_argument(
         "--access-keys-file",
         type=Path,
@@ -74,9 +95,9 @@ def _parser() -> argparse.ArgumentParser:
         help="verify SigV4 signatures against ID:SECRET entries in this file "
         "(or set BATCHD_ACCESS_KEYS); off by default",
     )
-    serve.add_argument("--log-level", default="info")
+    serve.add_argument("--log-level", choices=_LOG_LEVELS, default="info")
     worker = sub.add_parser("_worker")  # one process of `serve --workers N`
-    worker.add_argument("--log-level", default="info")
+    worker.add_argument("--log-level", choices=_LOG_LEVELS, default="info")
     logs = sub.add_parser("logs", help="print the output of a job's training processes")
     logs.add_argument("job_id", help="service job id or ARN")
     logs.add_argument("--attempt", type=int, default=None, help="1-based; default: the latest")
@@ -86,9 +107,23 @@ def _parser() -> argparse.ArgumentParser:
         "--endpoint-url",
         default=os.environ.get("AWS_ENDPOINT_URL_BATCH")
         or os.environ.get("AWS_ENDPOINT_URL")
-        or "http://127.0.0.1:8080",
+        or f"http://{DEFAULTS.host}:{DEFAULTS.port}",
     )
     return parser
+
+
+def _hosts_file(value: str) -> Path | None:
+    return None if value == "none" else Path(value)
+
+
+def serve_settings(args: argparse.Namespace) -> Settings:
+    """The settings ``serve`` options ask for; Settings' defaults for the options left out."""
+    options = dict(vars(args))
+    if "image_commands" in options:
+        options["image_commands"] = _image_commands(options["image_commands"])
+    fields = {field.name for field in dataclasses.fields(Settings)}
+    given = {name: value for name, value in options.items() if name in fields}
+    return Settings(**given, access_keys=_access_keys(args.access_keys_file))
 
 
 def _serve(args: argparse.Namespace) -> int:
@@ -96,34 +131,16 @@ def _serve(args: argparse.Namespace) -> int:
     from batchd.workers import run_workers, serve_alone
 
     try:
-        keys = _access_keys(args.access_keys_file)
-        settings = Settings(
-            host=args.host,
-            port=args.port,
-            data_dir=args.data_dir or default_data_dir(),
-            db_url=args.db,
-            region=args.region,
-            account_id=args.account_id,
-            backend=args.backend,
-            tick_seconds=args.tick_seconds,
-            access_keys=keys,
-            image_commands=_image_commands(args.image_command),
-            s3_endpoint_url=args.s3_endpoint_url,
-            container_runtime=args.container_runtime,
-            hosts_file=None if args.hosts_file == "none" else Path(args.hosts_file),
-            stop_grace_seconds=args.stop_grace_seconds,
-            max_submitted_per_queue=args.max_submitted_per_queue,
-        )
-    except InvalidParameter as err:
+        if args.workers < 1:
+            raise StartupError(f"--workers must be at least 1, got {args.workers}")
+        settings = serve_settings(args)
+    except StartupError as err:
         print(f"batchd: {err.message}", file=sys.stderr)
-        return 2
-    except (OSError, ValueError) as err:
-        print(f"batchd: {err}", file=sys.stderr)
         return 2
     _configure_logging(args.log_level)
     if args.workers > 1:
-        # Workers are separate processes: they rebuild the app from settings in the
-        # environment, after the parent has migrated the database once.
+        # Workers are separate processes: they rebuild the app from settings their parent
+        # hands them, after the parent has migrated the database once.
         try:
             asyncio.run(migrate(settings))
         except StartupError as err:
@@ -144,21 +161,27 @@ def _image_commands(entries: list[str]) -> dict[str, tuple[str, ...]]:
     for entry in entries:
         image, sep, command = entry.partition("=")
         if not sep or not image or not command.strip():
-            raise ValueError(f"--image-command {entry!r} is not IMAGE=COMMAND")
-        commands[image] = tuple(shlex.split(command))
+            raise StartupError(f"--image-command {entry!r} is not IMAGE=COMMAND")
+        try:
+            commands[image] = tuple(shlex.split(command))
+        except ValueError as err:  # an unclosed quote
+            raise StartupError(f"--image-command {entry!r}: {err}") from err
     return commands
 
 
 def _access_keys(path: Path | None) -> dict[str, str]:
     from batchd.api.auth import load_keys
 
-    if path is not None:
-        return load_keys(path.read_text())
-    return load_keys(os.environ.get("BATCHD_ACCESS_KEYS", ""))
+    source = "BATCHD_ACCESS_KEYS" if path is None else f"--access-keys-file {path}"
+    try:
+        text = os.environ.get("BATCHD_ACCESS_KEYS", "") if path is None else path.read_text()
+        return load_keys(text)
+    except (OSError, ValueError) as err:  # ValueError: a malformed entry, or not UTF-8
+        raise StartupError(f"{source}: {err}") from err
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+    args = build_parser().parse_args(argv)
     if args.command == "serve":
         return _serve(args)
     if args.command == "_worker":  # started by `serve --workers N`, not by people

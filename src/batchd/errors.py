@@ -7,10 +7,11 @@
     │   ├── Conflict           it exists, but its state does not allow the request
     │   ├── LimitExceeded      a documented quota would be exceeded
     │   └── Unsupported        an operation of the model that batchd does not implement
-    └── ServerError            our fault; answered as HTTP 500 ServerException
-
-    StartupError               batchd cannot start, for a reason the operator fixes (the
-                               message says how); reported in one line, without traceback
+    ├── ServerError            our fault; answered as HTTP 500 ServerException
+    └── StartupError           batchd cannot start, for a reason the operator fixes (a bad
+                               option or setting, a database it cannot open; the message
+                               says how); never answered over HTTP: the CLI prints it in
+                               one line, without traceback, and exits non-zero
 
 Only ``protocol.errors`` turns these into AWS error codes.
 """
@@ -64,5 +65,5 @@ class ServerError(BatchdError):
     pass
 
 
-class StartupError(Exception):
+class StartupError(BatchdError):
     pass

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import contextlib
-import json
 import sys
 import time
 import urllib.error
 import urllib.parse
 import urllib.request
+
+from batchd import jsontext
 
 __all__ = ["print_logs"]
 
@@ -43,7 +44,7 @@ def print_logs(
     except urllib.error.HTTPError as err:
         detail = err.read().decode(errors="replace")
         with contextlib.suppress(ValueError):
-            detail = json.loads(detail).get("message", detail)
+            detail = jsontext.loads(detail).get("message", detail)
         print(f"batchd logs: {detail}", file=sys.stderr)
         return 1
     except (urllib.error.URLError, OSError) as err:

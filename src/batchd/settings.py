@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from batchd.errors import InvalidParameter
+from batchd import jsontext
+from batchd.errors import StartupError
 
-__all__ = ["Settings", "default_data_dir"]
+__all__ = ["DEFAULTS", "Settings", "default_data_dir"]
 
 _REGION = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d$")
 
@@ -23,6 +23,9 @@ def default_data_dir() -> Path:
 
 @dataclass(frozen=True)
 class Settings:
+    """The server's configuration. Its defaults are written here only: ``batchd serve`` leaves
+    out what it was not given, and its help shows them from ``DEFAULTS``."""
+
     host: str = "127.0.0.1"
     port: int = 8080
     data_dir: Path = field(default_factory=default_data_dir)
@@ -45,25 +48,37 @@ class Settings:
 
     def __post_init__(self) -> None:
         if not re.fullmatch(r"\d{12}", self.account_id):
-            raise InvalidParameter(
+            raise StartupError(
                 f"--account-id must be 12 digits (clients parse ARNs with that rule), "
                 f"got {self.account_id!r}"
             )
         if not _REGION.match(self.region):
-            raise InvalidParameter(f"--region {self.region!r} is not a region name like us-east-1")
+            raise StartupError(f"--region {self.region!r} is not a region name like us-east-1")
         if self.backend not in ("local", "fake"):
-            raise InvalidParameter(f"--backend must be local or fake, got {self.backend!r}")
+            raise StartupError(f"--backend must be local or fake, got {self.backend!r}")
+        if not 0 <= self.port <= 65535:
+            raise StartupError(f"--port must be between 0 and 65535, got {self.port}")
+        if not self.tick_seconds > 0:  # also refuses NaN
+            raise StartupError(f"--tick-seconds must be positive, got {self.tick_seconds}")
+        if not self.stop_grace_seconds >= 0:
+            raise StartupError(
+                f"--stop-grace-seconds must not be negative, got {self.stop_grace_seconds}"
+            )
+        if self.max_submitted_per_queue < 1:
+            raise StartupError(
+                f"--max-submitted-per-queue must be at least 1, got {self.max_submitted_per_queue}"
+            )
 
     def to_json(self) -> str:
         """The settings for a worker process (``--workers``), as JSON."""
         data = dataclasses.asdict(self)
         data["data_dir"] = str(self.data_dir)
         data["hosts_file"] = None if self.hosts_file is None else str(self.hosts_file)
-        return json.dumps(data)
+        return jsontext.dumps_text(data)
 
     @classmethod
-    def from_json(cls, text: str) -> Settings:
-        data = json.loads(text)
+    def from_json(cls, text: str | bytes) -> Settings:
+        data = jsontext.loads(text)
         data["data_dir"] = Path(data["data_dir"])
         data["hosts_file"] = None if data["hosts_file"] is None else Path(data["hosts_file"])
         data["image_commands"] = {k: tuple(v) for k, v in data["image_commands"].items()}
@@ -78,3 +93,6 @@ class Settings:
     @property
     def database_url(self) -> str:
         return self.db_url or f"sqlite:///{self.data_dir / 'batchd.db'}"
+
+
+DEFAULTS = Settings()  # what ``batchd serve`` runs with when given no option

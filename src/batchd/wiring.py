@@ -11,9 +11,11 @@ from batchd.api.auth import SigV4Verifier
 from batchd.backends.base import Backend
 from batchd.backends.fake import FakeBackend
 from batchd.backends.local.backend import LocalBackend
+from batchd.backends.local.objectstore import ObjectStore
 from batchd.clock import RandomIds, SystemClock
 from batchd.domain.arns import Arns
 from batchd.operations.context import Context, Limits
+from batchd.runtime.logs import BackendLogs
 from batchd.runtime.loop import Runtime
 from batchd.settings import Settings
 from batchd.storage.store import Store
@@ -28,8 +30,22 @@ def _backends(
 ) -> dict[str, Backend]:
     return {
         "fake": FakeBackend(clock, wake),
-        "local": LocalBackend.from_settings(settings, wake),
+        "local": _local_backend(settings, wake),
     }
+
+
+def _local_backend(settings: Settings, wake: Callable[[], None]) -> LocalBackend:
+    endpoint = settings.s3_endpoint_url
+    return LocalBackend(
+        settings.data_dir,
+        wake=wake,
+        store=ObjectStore.s3(endpoint, settings.region) if endpoint else None,
+        image_commands=settings.image_commands,
+        container_runtime=settings.container_runtime,
+        stop_grace_seconds=settings.stop_grace_seconds,
+        hosts_file=settings.hosts_file,
+        clock=SystemClock(),
+    )
 
 
 async def open_runtime(settings: Settings) -> tuple[Context, Runtime, Store]:
@@ -45,7 +61,15 @@ async def open_runtime(settings: Settings) -> tuple[Context, Runtime, Store]:
     holder.append(runtime)
     await runtime.start()
     limits = Limits(max_submitted_per_queue=settings.max_submitted_per_queue)
-    ctx = Context(store=store, arns=arns, clock=clock, ids=ids, control=runtime, limits=limits)
+    ctx = Context(
+        store=store,
+        arns=arns,
+        clock=clock,
+        ids=ids,
+        control=runtime,
+        logs=BackendLogs(backends),
+        limits=limits,
+    )
     return ctx, runtime, store
 
 
@@ -92,4 +116,4 @@ def build_app(settings: Settings) -> BatchdApp:
             "and terminate jobs; set BATCHD_ACCESS_KEYS or --access-keys-file",
             settings.host,
         )
-    return create_app(factory, verifier, settings.data_dir)
+    return create_app(factory, verifier)

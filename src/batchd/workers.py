@@ -8,6 +8,11 @@ fewer requests than one.
 The parent migrates the database once, starts the workers, passes SIGTERM/SIGINT on to them,
 and restarts a worker that dies on its own. The workers elect the scheduler among themselves
 through the database lease (see ``storage/lease.py``).
+
+A worker reads its settings, as JSON, from its stdin, which the parent writes and closes. They
+hold secrets (access keys, a database URL with its password): in an environment variable they
+would be readable in ``/proc/<pid>/environ`` for the worker's whole life, and inherited by
+every process it starts. ``BATCHD_ACCESS_KEYS`` is left out of the workers' environment too.
 """
 
 from __future__ import annotations
@@ -23,11 +28,11 @@ from types import FrameType
 
 from batchd.settings import Settings
 
-__all__ = ["WORKER_SETTINGS", "run_workers", "serve_worker"]
+__all__ = ["run_workers", "serve_worker"]
 
 log = logging.getLogger("batchd.workers")
 
-WORKER_SETTINGS = "BATCHD_WORKER_SETTINGS"
+_SECRET_ENVIRONMENT = ("BATCHD_ACCESS_KEYS",)  # the workers get these from their settings
 # A worker that cannot listen exits 2, and uvicorn exits 3 when the app fails to start
 # (say, the database is unreachable): stop then, as one process would, instead of retrying.
 _FAILED_TO_START = (2, 3)
@@ -89,22 +94,30 @@ def serve(settings: Settings, log_level: str, sockets: list[socket.socket]) -> i
 
 
 def serve_worker(log_level: str) -> int:
-    """One worker: the app from the settings the parent left in the environment."""
-    settings = Settings.from_json(os.environ[WORKER_SETTINGS])
+    """One worker: the app from the settings its parent writes to its stdin."""
+    settings = Settings.from_json(sys.stdin.buffer.read())
     sock = _bind_or_explain(settings, shared=True)
     return 2 if sock is None else serve(settings, log_level, [sock])
 
 
 class _Supervisor:
-    def __init__(self, count: int, log_level: str) -> None:
+    def __init__(self, settings: Settings, count: int, log_level: str) -> None:
+        self.settings = settings.to_json().encode()
         self.count = count
         self.argv = [sys.executable, "-m", "batchd.cli", "_worker", "--log-level", log_level]
+        self.env = {k: v for k, v in os.environ.items() if k not in _SECRET_ENVIRONMENT}
         self.workers: dict[int, subprocess.Popen[bytes]] = {}
         self.stopping = False
 
     def start_one(self) -> None:
-        proc = subprocess.Popen(self.argv)
+        proc = subprocess.Popen(self.argv, stdin=subprocess.PIPE, env=self.env)
         self.workers[proc.pid] = proc
+        assert proc.stdin is not None  # stdin=PIPE
+        try:
+            with proc.stdin:
+                proc.stdin.write(self.settings)
+        except BrokenPipeError:  # it died before reading them: run() sees its exit code
+            pass
 
     def stop(self, signum: int, _frame: FrameType | None) -> None:
         self.stopping = True
@@ -146,8 +159,7 @@ class _Supervisor:
 
 def run_workers(settings: Settings, count: int, log_level: str) -> int:
     """Start ``count`` workers and supervise them until SIGTERM or SIGINT."""
-    os.environ[WORKER_SETTINGS] = settings.to_json()
-    supervisor = _Supervisor(count, log_level)
+    supervisor = _Supervisor(settings, count, log_level)
     signal.signal(signal.SIGTERM, supervisor.stop)
     signal.signal(signal.SIGINT, supervisor.stop)
     log.info("starting %d workers on http://%s:%d", count, settings.host, settings.port)

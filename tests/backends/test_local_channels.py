@@ -11,7 +11,7 @@ import pytest
 
 from batchd.backends.base import Progress, TrainingPhase
 from batchd.backends.local import LocalBackend
-from batchd.objectstore import ObjectStore
+from batchd.backends.local.objectstore import ObjectStore
 from tests.backends.conftest import (
     new_backend,
     put_local,

@@ -6,7 +6,7 @@ import asyncio
 import json
 from pathlib import Path
 
-from batchd.backends.base import TrainingPhase
+from batchd.backends.base import Progress, TrainingPhase
 from batchd.backends.local.hostnames import HostsFile, loopback_address
 from tests.backends.conftest import (
     get_local,
@@ -118,13 +118,16 @@ def test_without_a_writable_hosts_file_jobs_still_run_and_skip_the_toolkit_dns_w
     spec = spec_for(python_job(code))
     backend = new_backend(data_dir, hosts_file=tmp_path / "missing" / "hosts")
 
-    progress = asyncio.run(run_to_end(backend, spec))
+    async def scenario() -> tuple[Progress, bytes]:
+        progress = await run_to_end(backend, spec)
+        return progress, await backend.read_log(spec.training_job_name, "algo-1", 0, 1 << 20)
+
+    progress, log = asyncio.run(scenario())
 
     assert progress.phase is TrainingPhase.COMPLETED
     assert progress.model_artifacts is not None
     assert tar_members(get_local(data_dir, progress.model_artifacts)) == {"mode": b"true"}
-    [log] = backend.log_files(spec.training_job_name)
-    assert "SM_STUDIO_LOCAL_MODE=true" in log.read_text()
+    assert b"SM_STUDIO_LOCAL_MODE=true" in log
 
 
 def test_hosts_file_gains_only_the_missing_names_once(tmp_path: Path) -> None:

@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 
 from batchd.backends.base import LaunchError, TrainingPhase
+from batchd.backends.local.objectstore import ObjectStore
 from batchd.backends.local.sourcedir import UnsafeArchiveError, check_member
-from batchd.objectstore import ObjectStore
 from tests.backends.conftest import (
     make_tarball,
     new_backend,

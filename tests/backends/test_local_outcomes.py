@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
@@ -211,16 +212,49 @@ def test_missing_program_fails_to_spawn_with_a_client_error(data_dir: Path) -> N
     )
 
 
-def test_log_files_are_listed_per_host(data_dir: Path) -> None:
+def test_each_host_has_a_log_stream_read_by_offset(data_dir: Path) -> None:
     payload = python_job("print('hello')")
     payload["ResourceConfig"]["InstanceCount"] = 2
     spec = spec_for(payload)
+    name = spec.training_job_name
 
-    async def scenario() -> list[Path]:
+    async def scenario() -> tuple[Sequence[str], list[bytes], bytes, Sequence[str]]:
         backend = new_backend(data_dir)
         await run_to_end(backend, spec)
-        return backend.log_files(spec.training_job_name)
+        hosts = await backend.log_hosts(name)
+        bodies = [await backend.read_log(name, host, 0, 1 << 20) for host in hosts]
+        tail = await backend.read_log(name, "algo-1", 2, 3)
+        # A new server run still finds the output of the earlier run's attempts.
+        again = await new_backend(data_dir).log_hosts(name)
+        return hosts, bodies, tail, again
 
-    logs = asyncio.run(scenario())
-    assert [log.name for log in logs] == ["algo-1.log", "algo-2.log"]
-    assert all("hello" in log.read_text() for log in logs)
+    hosts, bodies, tail, again = asyncio.run(scenario())
+    assert hosts == again == ["algo-1", "algo-2"]
+    assert all(b"hello" in body for body in bodies)
+    assert tail == bodies[0][2:5]
+
+
+@pytest.mark.parametrize(
+    ("name", "host"),
+    [
+        ("AWSBatchnever-ran", "algo-1"),  # a job this backend never ran
+        ("..", "algo-1"),  # not a training job name
+        (None, "algo-9"),  # a host the job does not have
+        (None, "../algo-1"),  # not a host name
+        (None, "algo-1/../../../../etc/passwd"),
+    ],
+)
+def test_a_log_that_is_not_there_reads_as_empty(
+    data_dir: Path, name: str | None, host: str
+) -> None:
+    spec = spec_for(python_job("print('hello')"))
+    name = spec.training_job_name if name is None else name
+
+    async def scenario() -> tuple[Sequence[str], bytes]:
+        backend = new_backend(data_dir)
+        await run_to_end(backend, spec)
+        return await backend.log_hosts(name), await backend.read_log(name, host, 0, 100)
+
+    hosts, body = asyncio.run(scenario())
+    assert body == b""
+    assert hosts == (["algo-1"] if name == spec.training_job_name else [])

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from batchd.objectstore import (
+from batchd.backends.local.objectstore import (
     ObjectNotFoundError,
     ObjectStore,
     ObjectStoreError,

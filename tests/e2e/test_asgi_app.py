@@ -269,6 +269,8 @@ def test_logs_of_a_running_job_by_offset_and_host(server: RunningServer) -> None
         lambda: (j := batch.describe_service_job(jobId=job_id))["status"] == "RUNNING" and j
     )
     name = job["latestAttempt"]["serviceResourceId"]["value"].rsplit("/", 1)[1]
+    # The fake backend ran it and has no output, so the server asks its other backend, which
+    # finds these files, as it would for an attempt of an earlier run.
     logs = Workspace.of(server.settings.data_dir, name).job_dir / "logs"
     logs.mkdir(parents=True, exist_ok=True)
     (logs / "algo-1.log").write_bytes(b"first host\n")

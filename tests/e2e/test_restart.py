@@ -2,14 +2,8 @@
 
 from __future__ import annotations
 
-import asyncio
-import hashlib
-import json
-import sqlite3
 from pathlib import Path
 from typing import Any
-
-import asyncpg
 
 from tests.support.builders import (
     all_jobs,
@@ -17,10 +11,9 @@ from tests.support.builders import (
     parked_queue,
     quota_queue,
     quota_share,
-    rejected,
     submit,
 )
-from tests.support.server import payload, serve, settings_for, wait_for
+from tests.support.server import serve, settings_for, wait_for
 
 QUEUES = ("fifo", "fair", "quota")
 
@@ -147,57 +140,3 @@ def test_every_resource_and_job_survives_a_restart_unchanged(db_url: str, tmp_pa
 
     with serve(settings) as third:
         assert everything(third.client()) == after_changes
-
-
-def _set_request_digest(db_url: str, job_id: str, digest: str) -> None:
-    """Rewrite a stored job's digest, as a build that wrote it differently would have left it."""
-    if db_url.startswith("sqlite:///"):
-        with sqlite3.connect(db_url.removeprefix("sqlite:///")) as conn:
-            (doc,) = conn.execute(
-                "SELECT doc FROM service_jobs WHERE job_id = ?", (job_id,)
-            ).fetchone()
-            conn.execute(
-                "UPDATE service_jobs SET doc = ? WHERE job_id = ?",
-                (json.dumps({**json.loads(doc), "requestDigest": digest}), job_id),
-            )
-        return
-
-    async def rewrite() -> None:
-        conn = await asyncpg.connect(db_url)
-        try:
-            doc = await conn.fetchval("SELECT doc FROM service_jobs WHERE job_id = $1", job_id)
-            await conn.execute(
-                "UPDATE service_jobs SET doc = $1 WHERE job_id = $2",
-                json.dumps({**json.loads(doc), "requestDigest": digest}),
-                job_id,
-            )
-        finally:
-            await conn.close()
-
-    asyncio.run(rewrite())
-
-
-def test_a_retry_matches_a_job_whose_digest_an_earlier_build_wrote(
-    db_url: str, tmp_path: Path
-) -> None:
-    settings = settings_for(db_url, tmp_path / "data")
-    request = {
-        "jobName": "early",
-        "jobQueue": "fifo",
-        "serviceJobType": "SAGEMAKER_TRAINING",
-        "serviceRequestPayload": payload(),
-        "tags": {"k": "v"},
-    }
-    with serve(settings) as first:
-        batch = first.client()
-        parked_queue(batch, "fifo")
-        job = batch.submit_service_job(clientToken="old-build", **request)
-    # Builds before orjson hashed the request as json.dumps(..., sort_keys=True) wrote it.
-    legacy = hashlib.sha256(json.dumps(request, sort_keys=True).encode()).hexdigest()
-    _set_request_digest(db_url, job["jobId"], legacy)
-    with serve(settings) as second:
-        batch = second.client()
-        again = batch.submit_service_job(clientToken="old-build", **request)
-        assert again["jobId"] == job["jobId"]
-        with rejected("clientToken", "old-build"):
-            batch.submit_service_job(clientToken="old-build", **{**request, "jobName": "other"})

@@ -58,3 +58,31 @@ def test_a_port_already_taken_is_one_line_and_exit_2(tmp_path: Path, workers: st
     assert f"batchd: cannot listen on 127.0.0.1:{port}: [Errno 98] Address already in use" in (
         done.stderr
     )
+
+
+@pytest.mark.parametrize(
+    ("options", "says"),
+    [
+        (["--account-id", "12345"], "--account-id must be 12 digits"),
+        (["--region", "moon"], "--region 'moon' is not a region name"),
+        (["--tick-seconds", "0"], "--tick-seconds must be positive"),
+        (["--workers", "0"], "--workers must be at least 1"),
+        (["--image-command", "no-equals-sign"], "--image-command 'no-equals-sign' is not"),
+        (["--image-command", "img='unclosed"], "No closing quotation"),
+        (["--access-keys-file", "/nonexistent/keys"], "--access-keys-file /nonexistent/keys"),
+    ],
+)
+def test_a_bad_option_is_one_line_and_exit_2(tmp_path: Path, options: list[str], says: str) -> None:
+    done = _serve(tmp_path, f"sqlite:///{tmp_path / 'batchd.db'}", *options)
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.startswith("batchd: ") and says in done.stderr, done.stderr
+    assert done.stderr.count("\n") == 1, done.stderr
+
+
+def test_a_malformed_access_key_is_one_line_without_the_secret(tmp_path: Path) -> None:
+    keys = tmp_path / "keys"
+    keys.write_text("good:secret-one\nbad-entry-without-colon-s3cret\n")
+    done = _serve(tmp_path, f"sqlite:///{tmp_path / 'batchd.db'}", "--access-keys-file", str(keys))
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.count("\n") == 1 and "is not ID:SECRET" in done.stderr, done.stderr
+    assert "secret-one" not in done.stderr

@@ -1,5 +1,5 @@
-"""``batchd serve --workers N`` as processes: connections spread over the workers, and a
-worker that dies is replaced."""
+"""``batchd serve --workers N`` as processes: connections spread over the workers, a worker
+that dies is replaced, and no worker holds the server's secrets in its environment."""
 
 from __future__ import annotations
 
@@ -7,6 +7,9 @@ import http.client
 import os
 import signal
 from pathlib import Path
+
+import httpx
+import pytest
 
 from tests.support.process import ServerProcess
 from tests.support.server import wait_for
@@ -112,3 +115,41 @@ def test_a_worker_that_dies_is_replaced(tmp_path: Path) -> None:
     finally:
         server.stop()
     assert server.proc.poll() is not None
+
+
+def _environment(pid: int) -> bytes:
+    with open(f"/proc/{pid}/environ", "rb") as environ:
+        return environ.read()
+
+
+@pytest.mark.parametrize("keys_from", ["file", "environment"])
+def test_workers_hold_no_secret_in_their_environment(
+    db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, keys_from: str
+) -> None:
+    secret = "worker-secret-7f3a9c"
+    if db_url.startswith("postgresql://postgres@"):  # trusted: any password is accepted
+        db_url = db_url.replace("postgres@", "postgres:db-password-51c2@", 1)
+    options = ["--workers", "2"]
+    if keys_from == "file":
+        keys = tmp_path / "keys"
+        keys.write_text(f"AKIDWORKERS:{secret}\n")
+        options += ["--access-keys-file", str(keys)]
+    else:
+        monkeypatch.setenv("BATCHD_ACCESS_KEYS", f"AKIDWORKERS:{secret}")
+    server = ServerProcess(tmp_path / "data", db_url, "fake", *options)
+    server.start()
+    try:
+        assert server.proc is not None
+        wait_for(lambda: len(_sockets_on(server.port, "0A")) == 2)
+        workers = _children(server.proc.pid)
+        assert len(workers) == 2
+        for pid in workers:
+            environ = _environment(pid)
+            assert secret.encode() not in environ
+            assert db_url.encode() not in environ and b"db-password" not in environ
+        # The settings reached the workers all the same: each checks signatures.
+        for _ in range(4):
+            answer = httpx.post(f"{server.url}/v1/describejobqueues", json={})
+            assert answer.status_code == 403, answer.text
+    finally:
+        server.stop()

@@ -8,7 +8,6 @@ from collections.abc import Sequence
 
 from batchd.backends.base import Backend, LaunchSpec, Progress
 from batchd.domain.resources import BACKEND_TAG, ServiceEnvironment
-from batchd.operations.context import Context
 from batchd.runtime.loop import Runtime
 from tests.support.harness import Harness
 
@@ -35,6 +34,12 @@ class BrokenBackend:
         self.calls.append("stop")
         raise RuntimeError("stop exploded")
 
+    async def log_hosts(self, training_job_name: str) -> Sequence[str]:
+        raise RuntimeError("logs exploded")
+
+    async def read_log(self, training_job_name: str, host: str, offset: int, limit: int) -> bytes:
+        raise RuntimeError("logs exploded")
+
     async def close(self) -> None:
         pass
 
@@ -47,7 +52,7 @@ def use_backends(h: Harness, extra: dict[str, Backend]) -> None:
         h.store, h.arns, h.clock, h.runtime.ids, {"fake": h.backend, **extra}, "fake"
     )
     h.run(h.runtime.start(loop=False))
-    h.ctx = Context(h.store, h.arns, h.clock, h.runtime.ids, h.runtime, h.limits)
+    h.ctx = h._context()
 
 
 def tag_backend(h: Harness, environment: str, backend: str | None) -> None:

@@ -23,6 +23,7 @@ from batchd.operations.registry import HANDLERS
 from batchd.protocol.model import batch_model
 from batchd.protocol.serialize import serialize
 from batchd.protocol.validate import validate
+from batchd.runtime.logs import BackendLogs
 from batchd.runtime.loop import Runtime
 from batchd.storage.store import Store
 
@@ -66,8 +67,17 @@ class Harness:
         )
         self.run(self.runtime.start(loop=False))
         self.limits = limits or Limits()
-        self.ctx = Context(
-            self.store, self.arns, self.clock, self.runtime.ids, self.runtime, self.limits
+        self.ctx = self._context()
+
+    def _context(self) -> Context:
+        return Context(
+            store=self.store,
+            arns=self.arns,
+            clock=self.clock,
+            ids=self.runtime.ids,
+            control=self.runtime,
+            logs=BackendLogs({"fake": self.backend}),
+            limits=self.limits,
         )
 
     def run(self, coro: Awaitable[T]) -> T:
@@ -97,9 +107,7 @@ class Harness:
             self.store, self.arns, self.clock, CountingIds(), {"fake": self.backend}, "fake"
         )
         self.run(self.runtime.start(loop=False))
-        self.ctx = Context(
-            self.store, self.arns, self.clock, self.runtime.ids, self.runtime, self.limits
-        )
+        self.ctx = self._context()
 
     # -- conveniences ------------------------------------------------------------------------
 

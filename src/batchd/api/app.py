@@ -14,7 +14,6 @@ import traceback
 import urllib.parse
 import uuid
 from collections.abc import Awaitable, Callable, Mapping, MutableMapping
-from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -176,11 +175,9 @@ class BatchdApp:
         self,
         ctx_factory: ContextFactory,
         verifier: SigV4Verifier | None = None,
-        data_dir: Path | None = None,
     ) -> None:
         self._ctx_factory = ctx_factory
         self.verifier = verifier
-        self.data_dir = data_dir or Path(".")
         self.api: BatchApi | None = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -260,7 +257,7 @@ class BatchdApp:
                 if query_string
                 else {}
             )
-            chunk = await read_logs(api.ctx, self.data_dir, job, query)
+            chunk = await read_logs(api.ctx, job, query)
         except AuthFailure as failure:
             await _respond(send, failure.status, _failure_body(failure), request_id, failure.code)
             return
@@ -332,7 +329,6 @@ async def _method_not_allowed(send: Send, allow: bytes) -> None:
 def create_app(
     ctx_factory: ContextFactory,
     verifier: SigV4Verifier | None = None,
-    data_dir: Path | None = None,
 ) -> BatchdApp:
     """The app; ``ctx_factory`` opens the store and runtime and returns a closer for them."""
-    return BatchdApp(ctx_factory, verifier, data_dir)
+    return BatchdApp(ctx_factory, verifier)

@@ -6,6 +6,10 @@ reports how each is doing, and stops one on request. Progress is pulled by ``pol
 runtime calls it every tick with the training jobs it believes are live); a backend that
 learns something between polls calls the ``wake`` callback it was built with so the runtime
 ticks early instead of waiting for its next period.
+
+A backend also keeps each training job's output: one log stream per host (``algo-1`` ...),
+read by byte offset so a client can follow it. On SageMaker that is CloudWatch Logs, one
+stream per host of a training job; locally, one file per host.
 """
 
 from __future__ import annotations
@@ -116,6 +120,19 @@ class Backend(Protocol):
         """Ask the job to stop (SIGTERM, then SIGKILL after a grace period). Idempotent.
 
         The job reports STOPPED (stopped_by_request=True) through poll once it is gone.
+        """
+
+    async def log_hosts(self, training_job_name: str) -> Sequence[str]:
+        """The hosts of the job that have a log stream, ``algo-1`` first.
+
+        Empty when this backend has no output for the job: it never ran it, or no host has
+        written anything yet. Training jobs of earlier server runs count too.
+        """
+
+    async def read_log(self, training_job_name: str, host: str, offset: int, limit: int) -> bytes:
+        """At most ``limit`` bytes of ``host``'s stream from byte ``offset``.
+
+        Empty at the end of the stream, and for a job or host this backend has no output for.
         """
 
     async def close(self) -> None:

@@ -107,6 +107,12 @@ class FakeBackend:
             job.stop_requested = True
         self._wake()
 
+    async def log_hosts(self, training_job_name: str) -> Sequence[str]:
+        return ()  # fake jobs run nothing, so they write no output
+
+    async def read_log(self, training_job_name: str, host: str, offset: int, limit: int) -> bytes:
+        return b""
+
     async def close(self) -> None:
         for timer in self._timers:
             timer.cancel()

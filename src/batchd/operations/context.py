@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -13,7 +13,7 @@ from batchd.domain.resources import JobQueue
 from batchd.scheduling.queue_view import QueueSnapshot
 from batchd.storage.store import Store
 
-__all__ = ["Context", "JobControl", "Limits"]
+__all__ = ["Context", "JobControl", "Limits", "LogReader"]
 
 
 class JobControl(Protocol):
@@ -40,6 +40,20 @@ class JobControl(Protocol):
     async def snapshot(self, queue: JobQueue) -> QueueSnapshot | None: ...
 
 
+class LogReader(Protocol):
+    """Training jobs' output, one stream per host, from whichever backend ran them.
+
+    ``backend`` names the backend that ran the training job when the caller knows it (the
+    current attempt's); otherwise every backend is asked.
+    """
+
+    async def log_hosts(self, training_job_name: str, backend: str | None) -> Sequence[str]: ...
+
+    async def read_log(
+        self, training_job_name: str, backend: str | None, host: str, offset: int, limit: int
+    ) -> bytes: ...
+
+
 @dataclass(frozen=True)
 class Limits:
     max_environments: int = 50
@@ -56,4 +70,5 @@ class Context:
     clock: Clock
     ids: Ids
     control: JobControl
+    logs: LogReader
     limits: Limits = Limits()

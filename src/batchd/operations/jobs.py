@@ -5,11 +5,8 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import itertools
-import json
 import re
 from typing import Any
-
-import orjson
 
 from batchd import jsontext
 from batchd.domain.capacity import capacity_usage
@@ -53,13 +50,7 @@ def _request(params: Params) -> Params:
 
 
 def _digest(params: Params) -> str:
-    # Validated params hold no integer beyond 64 bits, the one thing orjson refuses.
-    return hashlib.sha256(orjson.dumps(_request(params), option=orjson.OPT_SORT_KEYS)).hexdigest()
-
-
-def _legacy_digest(params: Params) -> str:
-    """The digest earlier builds stored (json's text), so a retry across an upgrade matches."""
-    return hashlib.sha256(json.dumps(_request(params), sort_keys=True).encode()).hexdigest()
+    return hashlib.sha256(jsontext.dumps(_request(params), sort_keys=True)).hexdigest()
 
 
 def _payload(text: str) -> dict[str, Any]:
@@ -186,7 +177,7 @@ def _opt(cls: Any, raw: dict[str, Any] | None) -> Any:
 
 
 def _same_request(earlier: ServiceJob, params: Params, digest: str) -> ServiceJob:
-    if earlier.request_digest != digest and earlier.request_digest != _legacy_digest(params):
+    if earlier.request_digest != digest:
         token = params.get("clientToken")
         raise Conflict(
             f"clientToken {token} was already used for job {earlier.job_id} with different "

@@ -6,9 +6,9 @@ answer from batchd's own records, in SageMaker's shapes, on the same endpoint as
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
+from batchd import jsontext
 from batchd.domain.training import TrainingJob
 from batchd.errors import NotFound
 from batchd.operations.context import Context
@@ -46,7 +46,7 @@ async def describe_training_job(ctx: Context, params: Params) -> Any:
     payload: dict[str, Any] = {}
     if job is not None:
         try:
-            loaded = json.loads(job.service_request_payload)
+            loaded = jsontext.loads(job.service_request_payload)
             payload = loaded if isinstance(loaded, dict) else {}
         except ValueError:
             payload = {}

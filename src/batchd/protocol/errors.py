@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 
+from batchd import jsontext
 from batchd.errors import BatchdError, ClientError
 
 __all__ = ["WireError", "wire_error"]
@@ -17,7 +17,7 @@ class WireError:
     message: str
 
     def body(self) -> bytes:
-        return json.dumps({"__type": self.code, "message": self.message}).encode()
+        return jsontext.dumps({"__type": self.code, "message": self.message})
 
 
 def wire_error(err: BatchdError, service: str = "batch") -> WireError:

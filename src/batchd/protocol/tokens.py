@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import base64
 import binascii
-import json
 from typing import Any
 
+from batchd import jsontext
 from batchd.errors import InvalidParameter
 
 __all__ = ["decode_token", "encode_token"]
@@ -19,7 +19,7 @@ _VERSION = 1
 
 
 def encode_token(scope: str, cursor: list[Any]) -> str:
-    raw = json.dumps([_VERSION, scope, cursor], separators=(",", ":")).encode()
+    raw = jsontext.dumps([_VERSION, scope, cursor])
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
@@ -29,7 +29,7 @@ def decode_token(scope: str, token: str, types: tuple[type, ...]) -> list[Any]:
         padded = token + "=" * (-len(token) % 4)
         # validate=True: characters outside the alphabet make a token invalid, not ignored.
         raw = base64.b64decode(padded.encode("ascii"), altchars=b"-_", validate=True)
-        data = json.loads(raw)
+        data = jsontext.loads(raw)
     except (ValueError, UnicodeError, binascii.Error, RecursionError) as err:
         raise InvalidParameter(f"Invalid nextToken: {_short(token)}") from err
     if (

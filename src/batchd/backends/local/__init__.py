@@ -1,14 +1,14 @@
 """The local execution backend: SageMaker training jobs as process groups on this machine.
 
 Modules, one noun each: ``payload`` (the request, validated), ``workspace`` (the per-attempt
-tree and config files), ``channels`` and ``sourcedir`` (input staging), ``hostnames`` (making
-``algo-N`` resolve), ``commands`` (what runs, with which environment), ``processes`` (process
-groups, logs, stop), ``artifacts`` (model and output upload), ``attempt`` (one attempt's
-lifecycle), ``recovery`` (records of running attempts, and stopping what a killed server left
-running) and ``backend`` (``LocalBackend``, the ``Backend`` protocol).
+tree, its config files and logs), ``objectstore`` (the ``s3://`` and ``file://`` URIs payloads
+name), ``channels`` and ``sourcedir`` (input staging), ``hostnames`` (making ``algo-N``
+resolve), ``commands`` (what runs, with which environment), ``processes`` (process groups,
+logs, stop), ``artifacts`` (model and output upload), ``attempt`` (one attempt's lifecycle),
+``recovery`` (records of running attempts, and what a killed server left running),
+``reaper`` (stopping those leftovers) and ``backend`` (``LocalBackend``, the ``Backend`` protocol).
 """
 
 from batchd.backends.local.backend import LocalBackend
-from batchd.backends.local.workspace import attempt_log_files
 
-__all__ = ["LocalBackend", "attempt_log_files"]
+__all__ = ["LocalBackend"]

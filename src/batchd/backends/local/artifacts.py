@@ -20,9 +20,9 @@ import tarfile
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
+from batchd.backends.local.objectstore import ObjectStore, ObjectURI, parse_uri
 from batchd.backends.local.payload import TrainingRequest
 from batchd.backends.local.workspace import Workspace
-from batchd.objectstore import ObjectStore, ObjectURI, parse_uri
 
 __all__ = ["output_prefix", "pack_tree", "upload_artifacts"]
 

@@ -25,12 +25,12 @@ from batchd.backends.local.artifacts import upload_artifacts
 from batchd.backends.local.channels import StagingError, stage_channels
 from batchd.backends.local.commands import HostCommand, Launcher
 from batchd.backends.local.hostnames import HostsFile
+from batchd.backends.local.objectstore import ObjectStore, ObjectStoreError
 from batchd.backends.local.payload import TrainingRequest
 from batchd.backends.local.processes import HostProcess, SpawnError
 from batchd.backends.local.recovery import Journal
 from batchd.backends.local.sourcedir import UnsafeArchiveError, stage_source
 from batchd.backends.local.workspace import Workspace
-from batchd.objectstore import ObjectStore, ObjectStoreError
 
 __all__ = ["Attempt", "AttemptSettings"]
 

@@ -23,20 +23,17 @@ import asyncio
 import collections
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from batchd.backends.base import LaunchError, LaunchSpec, Progress, TrainingPhase, Wake
 from batchd.backends.local.attempt import Attempt, AttemptSettings
 from batchd.backends.local.commands import Launcher, check_runtime
 from batchd.backends.local.hostnames import HostsFile
+from batchd.backends.local.objectstore import ObjectStore
 from batchd.backends.local.payload import InvalidRequest, check_job_name, parse_request
-from batchd.backends.local.recovery import Journal, Ledger, Leftover, Reaper, lost_reason
-from batchd.backends.local.workspace import Workspace, attempt_log_files
+from batchd.backends.local.reaper import Reaper
+from batchd.backends.local.recovery import Journal, Ledger, Leftover, lost_reason
+from batchd.backends.local.workspace import Workspace, attempt_log_hosts, read_attempt_log
 from batchd.clock import Clock, SystemClock
-from batchd.objectstore import ObjectStore
-
-if TYPE_CHECKING:
-    from batchd.settings import Settings
 
 __all__ = ["LocalBackend"]
 
@@ -106,22 +103,6 @@ class LocalBackend:
         self._leftovers = leftovers
         self._reaper: asyncio.Task[None] | None = None
         self._reap_leftovers()
-
-    @classmethod
-    def from_settings(cls, settings: Settings, wake: Wake) -> LocalBackend:
-        """The backend as configured for the server (optional fields read if present)."""
-        endpoint = settings.s3_endpoint_url
-        store = ObjectStore.s3(endpoint, settings.region) if endpoint else None
-        return cls(
-            settings.data_dir,
-            wake=wake,
-            store=store,
-            image_commands=settings.image_commands,
-            container_runtime=settings.container_runtime,
-            stop_grace_seconds=settings.stop_grace_seconds,
-            hosts_file=settings.hosts_file,
-            clock=SystemClock(),
-        )
 
     async def start(self, spec: LaunchSpec) -> None:
         if self._closed:
@@ -243,9 +224,14 @@ class LocalBackend:
         self._ledger.ended(leftover, lost)
         self._wake()
 
-    def log_files(self, training_job_name: str) -> list[Path]:
-        """The attempt's log files (``logs/algo-N.log``), ``algo-1`` first."""
-        return attempt_log_files(self.data_dir, training_job_name)
+    async def log_hosts(self, training_job_name: str) -> Sequence[str]:
+        """Hosts with a ``logs/algo-N.log``, also of attempts of earlier server runs."""
+        return await asyncio.to_thread(attempt_log_hosts, self.data_dir, training_job_name)
+
+    async def read_log(self, training_job_name: str, host: str, offset: int, limit: int) -> bytes:
+        return await asyncio.to_thread(
+            read_attempt_log, self.data_dir, training_job_name, host, offset, limit
+        )
 
     def job_dir(self, training_job_name: str) -> Path:
         return Workspace.of(self.data_dir, training_job_name).job_dir

@@ -23,20 +23,20 @@ Everything here blocks; the backend runs it in a thread.
 
 from __future__ import annotations
 
-import json
 import shutil
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
-from batchd.backends.local.payload import Channel, TrainingRequest
-from batchd.backends.local.workspace import Workspace
-from batchd.objectstore import (
+from batchd import jsontext
+from batchd.backends.local.objectstore import (
     ObjectStore,
     ObjectStoreError,
     ObjectURI,
     check_key,
     parse_uri,
 )
+from batchd.backends.local.payload import Channel, TrainingRequest
+from batchd.backends.local.workspace import Workspace
 
 __all__ = ["StagingError", "stage_channels"]
 
@@ -102,7 +102,7 @@ def _placement(key: str, prefix: str) -> PurePosixPath:
 
 def _manifest_items(store: ObjectStore, uri: str) -> list[_Item]:
     try:
-        manifest = json.loads(store.read(uri))
+        manifest = jsontext.loads(store.read(uri))
     except ValueError as err:
         raise StagingError(f"ClientError: manifest file {uri!r} is not valid JSON") from err
     if (

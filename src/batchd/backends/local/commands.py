@@ -23,12 +23,12 @@ leaks into jobs.
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from batchd import jsontext
 from batchd.backends.local.hostnames import loopback_address
 from batchd.backends.local.payload import TrainingRequest
 
@@ -140,7 +140,7 @@ class Launcher:
             TRAINING_JOB_ARN=arn,
             CURRENT_HOST=host,
             AWS_REGION=region,
-            BATCHD_HOST_ADDRESSES=json.dumps(
+            BATCHD_HOST_ADDRESSES=jsontext.dumps_text(
                 {name: loopback_address(name) for name in request.cluster.hosts}
             ),
         )

@@ -8,11 +8,12 @@ raises ``InvalidRequest`` (a ``ValidationException``) for anything it cannot run
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
+
+from batchd import jsontext
 
 __all__ = [
     "Channel",
@@ -268,7 +269,7 @@ def _submit_directory(hyperparameters: Mapping[str, Any]) -> str | None:
     if not isinstance(raw, str):
         return None
     try:
-        value = json.loads(raw)
+        value = jsontext.loads(raw)
     except ValueError:
         value = raw
     return value if isinstance(value, str) and value else None

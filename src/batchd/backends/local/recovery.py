@@ -22,12 +22,13 @@ What is written while an attempt runs (small files, replaced atomically):
 
 At construction the backend reads the markers (``find_leftovers``). An attempt whose owner still
 runs (another server on the same data directory, or an open backend in this process) is left
-alone. The others are leftovers: ``Reaper`` sends their processes SIGTERM, SIGKILL after
-``stop_grace_seconds`` and again until none is left (bounded), runs their cleanup commands, and
-reports them LOST with a reason that starts like the runtime's own ("InternalServerError:
-training job ... was lost; the batchd server restarted while it ran"), so ``evaluateOnExit``
-patterns match both. Until then ``poll`` keeps reporting the recorded phase: the job keeps its
-capacity while its old processes may still run, and a retry never overlaps them.
+alone. The others are leftovers: ``reaper.Reaper`` sends their processes SIGTERM, SIGKILL
+after ``stop_grace_seconds`` and again until none is left (bounded), runs their cleanup
+commands, and reports them LOST with a reason that starts like the runtime's own
+("InternalServerError: training job ... was lost; the batchd server restarted while it ran"),
+so ``evaluateOnExit`` patterns match both. Until then ``poll`` keeps reporting the recorded
+phase: the job keeps its capacity while its old processes may still run, and a retry never
+overlaps them.
 
 Which processes are ours (nothing batchd did not start is ever signalled):
 
@@ -46,33 +47,24 @@ reported LOST at once and nothing is signalled.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
-import json
 import logging
 import os
-import signal
 import uuid
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from batchd import jsontext
 from batchd.backends.base import Progress, TrainingPhase
-from batchd.backends.local.procfs import (
-    ProcessTable,
-    ProcStat,
-    boot_id,
-    proc_available,
-    read_stat,
-)
+from batchd.backends.local.procfs import ProcStat, boot_id, read_stat
 
 __all__ = [
     "Journal",
     "Ledger",
     "Leftover",
     "ProcStat",
-    "Reaper",
     "lost_reason",
     "read_stat",
 ]
@@ -82,10 +74,6 @@ _log = logging.getLogger(__name__)
 RECORD_FILE = "attempt.json"
 UNFINISHED_DIR = ".unfinished"
 _VERSION = 1
-_PROC = Path("/proc")
-_POLL_SECONDS = 0.1
-_KILL_PATIENCE_SECONDS = 10.0
-_CLEANUP_TIMEOUT_SECONDS = 60.0
 _LIVE_OWNERS: set[str] = set()  # ids of the open backends of this process
 
 
@@ -95,9 +83,6 @@ def lost_reason(name: str, detail: str) -> str:
         f"InternalServerError: training job {name} was lost; "
         f"the batchd server restarted while it ran ({detail})"
     )
-
-
-# -- records ----------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -125,13 +110,13 @@ class Leftover:
 
 def _write_json(path: Path, value: Mapping[str, Any]) -> None:
     tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(value, indent=1), encoding="utf-8")
+    tmp.write_text(jsontext.dumps_pretty(value), encoding="utf-8")
     os.replace(tmp, path)
 
 
 def _read_record(job_dir: Path) -> dict[str, Any] | None:
     try:
-        record = json.loads((job_dir / RECORD_FILE).read_text(encoding="utf-8"))
+        record = jsontext.loads((job_dir / RECORD_FILE).read_bytes())
     except (OSError, ValueError):
         return None
     return record if isinstance(record, dict) and record.get("version") == _VERSION else None
@@ -343,115 +328,3 @@ class Journal:
         if not self._warned:
             self._warned = True
             _log.warning("training job %s: cannot keep its recovery record: %s", self._name, err)
-
-
-# -- reaping ----------------------------------------------------------------------------------
-
-
-Report = Callable[[Leftover, str], None]
-
-
-@dataclass
-class _Reaping:
-    leftover: Leftover
-    seen: set[int] = field(default_factory=set)
-    term_at: float | None = None
-    kill_at: float | None = None
-
-
-class Reaper:
-    """Stops every process of the leftovers and reports each one once it has none left."""
-
-    def __init__(self, leftovers: Iterable[Leftover], grace_seconds: float, report: Report) -> None:
-        self._leftovers = list(leftovers)
-        self._grace = grace_seconds
-        self._report = report
-
-    async def run(self) -> None:
-        if not proc_available():
-            for leftover in self._leftovers:
-                _log.warning(
-                    "training job %s: cannot check its processes (no /proc)", leftover.name
-                )
-                self._report(
-                    leftover, lost_reason(leftover.name, "its processes could not be checked")
-                )
-            return
-        pending = {each.name: _Reaping(each) for each in self._leftovers}
-        finishing: list[asyncio.Task[None]] = []
-        try:
-            await self._reap(pending, finishing)
-        except Exception as err:  # never leave a job waiting on a recovery that broke
-            _log.exception("restart recovery failed")
-            for name, state in pending.items():
-                detail = f"its processes could not be checked: {err}"
-                self._report(state.leftover, lost_reason(name, detail))
-        await asyncio.gather(*finishing)
-
-    async def _reap(
-        self, pending: dict[str, _Reaping], finishing: list[asyncio.Task[None]]
-    ) -> None:
-        """Signal and watch until no leftover in ``pending`` has a process (removing each)."""
-        loop = asyncio.get_running_loop()
-        marks: dict[tuple[int, int], tuple[str | None, str | None]] = {}
-        while pending:
-            table = await asyncio.to_thread(ProcessTable.scan, marks)
-            now = loop.time()
-            for name, state in list(pending.items()):
-                targets = table.of(state.leftover)
-                state.seen |= targets.pids
-                stuck = state.kill_at is not None and now - state.kill_at > _KILL_PATIENCE_SECONDS
-                if not targets or stuck:
-                    del pending[name]
-                    finishing.append(asyncio.create_task(self._finish(state, targets.pids)))
-                elif state.term_at is None:
-                    targets.send(signal.SIGTERM)
-                    state.term_at = now
-                elif now - state.term_at >= self._grace:
-                    targets.send(signal.SIGKILL)
-                    state.kill_at = state.kill_at if state.kill_at is not None else now
-            if pending:
-                await asyncio.sleep(_POLL_SECONDS)
-
-    async def _finish(self, state: _Reaping, left: set[int]) -> None:
-        leftover = state.leftover
-        for argv in leftover.cleanups:
-            await _run_quietly(argv)
-        stopped = len(state.seen - left)
-        if left:
-            _log.error(
-                "training job %s: processes %s survived SIGKILL", leftover.name, sorted(left)
-            )
-            detail = f"{len(left)} of its processes could not be stopped"
-        elif stopped:
-            _log.warning(
-                "training job %s: stopped %d process(es) left by a previous batchd run",
-                leftover.name,
-                stopped,
-            )
-            noun = "process was" if stopped == 1 else "processes were"
-            detail = f"{stopped} leftover {noun} stopped"
-        elif leftover.launched:
-            detail = "none of its processes was still running"
-        else:
-            detail = "it had not started any process yet"
-        self._report(leftover, lost_reason(leftover.name, detail))
-
-
-async def _run_quietly(argv: Sequence[str]) -> None:
-    """A cleanup command (``docker rm -f ...``), bounded; failures are only logged."""
-    try:
-        process = await asyncio.create_subprocess_exec(
-            *argv,
-            stdin=asyncio.subprocess.DEVNULL,
-            stdout=asyncio.subprocess.DEVNULL,
-            stderr=asyncio.subprocess.DEVNULL,
-        )
-    except OSError as err:
-        _log.warning("cleanup %s failed: %s", list(argv), err)
-        return
-    try:
-        await asyncio.wait_for(process.wait(), _CLEANUP_TIMEOUT_SECONDS)
-    except TimeoutError:
-        process.kill()
-        await process.wait()

@@ -14,9 +14,9 @@ from __future__ import annotations
 import tarfile
 from pathlib import Path, PurePosixPath
 
+from batchd.backends.local.objectstore import ObjectStore
 from batchd.backends.local.payload import TrainingRequest
 from batchd.backends.local.workspace import Workspace
-from batchd.objectstore import ObjectStore
 
 __all__ = ["UnsafeArchiveError", "safe_extract", "stage_source"]
 

@@ -19,13 +19,14 @@ nothing here can leave the job directory.
 
 from __future__ import annotations
 
-import json
 import os
+import re
 import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from batchd import jsontext
 from batchd.backends.local.payload import (
     Cluster,
     InvalidRequest,
@@ -33,7 +34,13 @@ from batchd.backends.local.payload import (
     check_job_name,
 )
 
-__all__ = ["Workspace", "attempt_log_files", "loopback_interface", "resource_config"]
+__all__ = [
+    "Workspace",
+    "attempt_log_hosts",
+    "loopback_interface",
+    "read_attempt_log",
+    "resource_config",
+]
 
 _HOST_DIRS = (
     "input/config",
@@ -137,20 +144,41 @@ def resource_config(cluster: Cluster, host: str, network_interface: str) -> dict
 
 
 def _write_json(path: Path, value: Any) -> None:
-    path.write_text(json.dumps(value, indent=1), encoding="utf-8")
+    path.write_text(jsontext.dumps_pretty(value), encoding="utf-8")
 
 
-def attempt_log_files(data_dir: Path, training_job_name: str) -> list[Path]:
-    """The log files of one attempt, ``algo-1.log`` first (empty if there are none yet)."""
-    logs = Workspace.of(data_dir, training_job_name).job_dir / "logs"
+def attempt_log_hosts(data_dir: Path, training_job_name: str) -> list[str]:
+    """The hosts of one attempt with a log file, ``algo-1`` first (blocking).
+
+    Empty if there are none yet, or the name is not one a training job can have.
+    """
     try:
+        logs = Workspace.of(data_dir, training_job_name).job_dir / "logs"
         names = [entry.name for entry in os.scandir(logs) if entry.name.endswith(".log")]
-    except FileNotFoundError:
+    except (InvalidRequest, FileNotFoundError):
         return []
-    return [logs / name for name in sorted(names, key=_host_order)]
+    return sorted((name.removesuffix(".log") for name in names), key=_host_order)
 
 
-def _host_order(file_name: str) -> tuple[int, str]:
-    stem = file_name.removesuffix(".log")
-    number = stem.removeprefix("algo-")
-    return (int(number), stem) if number.isdigit() else (sys.maxsize, stem)
+def read_attempt_log(
+    data_dir: Path, training_job_name: str, host: str, offset: int, limit: int
+) -> bytes:
+    """At most ``limit`` bytes of ``host``'s log from ``offset`` (blocking); empty when there is
+    no such log. ``host`` is checked before it becomes a path segment."""
+    if not _HOST.match(host):
+        return b""
+    try:
+        path = Workspace.of(data_dir, training_job_name).log_path(host)
+        with path.open("rb") as handle:
+            handle.seek(offset)
+            return handle.read(limit)
+    except (InvalidRequest, FileNotFoundError):
+        return b""
+
+
+_HOST = re.compile(r"^algo-[1-9][0-9]{0,5}$")
+
+
+def _host_order(host: str) -> tuple[int, str]:
+    number = host.removeprefix("algo-")
+    return (int(number), host) if number.isdigit() else (sys.maxsize, host)
