@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from batchd import jsontext
 from batchd.domain.training import TrainingJob
 from batchd.errors import NotFound
 from batchd.operations.context import Context
@@ -43,13 +42,7 @@ def _summary(record: TrainingJob) -> dict[str, Any]:
 async def describe_training_job(ctx: Context, params: Params) -> Any:
     record = await _record(ctx, params["TrainingJobName"])
     job = await ctx.store.job_reads.get(record.job_id)
-    payload: dict[str, Any] = {}
-    if job is not None:
-        try:
-            loaded = jsontext.loads(job.service_request_payload)
-            payload = loaded if isinstance(loaded, dict) else {}
-        except ValueError:
-            payload = {}
+    payload = job.payload if job is not None else {}
     output = dict(payload.get("OutputDataConfig") or {})
     output.setdefault("KmsKeyId", "")  # SDK v2 indexes it; real SageMaker sends ""
     return {
