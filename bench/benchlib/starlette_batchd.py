@@ -6,17 +6,24 @@ opened by the lifespan) around today's ``BatchApi``: the same dispatch (route by
 validate, handler, serializer), the same context factory as ``batchd serve`` and the same
 uvicorn configuration, so only the HTTP layer differs. Starlette is not a dependency of batchd:
 ``pip install --target /tmp/starlette-lib starlette`` and put that directory on PYTHONPATH.
+
+``time_layers`` times the two HTTP layers alone, in process: each app called as uvicorn calls
+it, with a stand-in for ``BatchApi`` whose answer costs nothing.
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import contextlib
 import logging
 import sys
+import tempfile
+import time
 import urllib.parse
 from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
+from typing import Any
 
 import uvicorn
 from starlette.applications import Starlette
@@ -24,7 +31,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from batchd.api.app import _MAX_BODY, BatchApi, _request_id
+from batchd.api.app import _MAX_BODY, BatchApi, BatchdApp, _request_id
 from batchd.api.auth import AuthFailure
 from batchd.api.logs import read_logs
 from batchd.api.requests import TooLarge
@@ -34,7 +41,7 @@ from batchd.settings import Settings
 from batchd.wiring import build_app
 from batchd.workers import bound_socket
 
-__all__ = ["StarletteBatchd", "main"]
+__all__ = ["StarletteBatchd", "main", "time_layers"]
 
 
 class StarletteBatchd:
@@ -167,6 +174,86 @@ def main(argv: Sequence[str]) -> int:
     server = uvicorn.Server(config)
     server.run(sockets=[sock])
     return 0 if server.started else 3
+
+
+class _FixedApi:
+    """Stands in for ``BatchApi``: a fixed answer, so only the HTTP layer around it is timed."""
+
+    verifier = None
+
+    def __init__(self, answer: bytes) -> None:
+        self.answer = answer
+
+    async def batch(self, method: str, raw_path: str, query: bytes, body: bytes) -> bytes:
+        return self.answer
+
+
+def _scope(raw: bytes) -> tuple[dict[str, Any], bytes]:
+    """The ASGI scope uvicorn builds for one raw HTTP/1.1 request, and its body."""
+    head, _, body = raw.partition(b"\r\n\r\n")
+    first, *lines = head.split(b"\r\n")
+    method, target, _ = first.split(b" ")
+    path, _, query = target.partition(b"?")
+    headers = [
+        (name.strip().lower(), value.strip())
+        for name, _, value in (line.partition(b":") for line in lines)
+    ]
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0", "spec_version": "2.4"},
+        "http_version": "1.1",
+        "server": ("127.0.0.1", 8080),
+        "client": ("127.0.0.1", 40000),
+        "scheme": "http",
+        "method": method.decode("ascii"),
+        "root_path": "",
+        "path": urllib.parse.unquote(path.decode("ascii")),
+        "raw_path": path,
+        "query_string": query,
+        "headers": headers,
+    }
+    return scope, body
+
+
+async def _per_call_us(app: Any, raw: bytes, calls: int) -> float:
+    scope, body = _scope(raw)
+    sent: list[dict[str, Any]] = []
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    await app(dict(scope), receive, send)
+    if sent[0].get("status") != 200:
+        raise RuntimeError(f"the layer did not answer 200: {sent}")
+    started = time.process_time()
+    for _ in range(calls):
+        sent.clear()
+        await app(dict(scope), receive, send)  # uvicorn builds a fresh scope per request
+    return (time.process_time() - started) / calls * 1e6
+
+
+def time_layers(raw: bytes, calls: int, reps: int) -> dict[str, list[float]]:
+    """CPU µs per call of each layer alone (alternating, ``reps`` times ``calls`` calls)."""
+    answer = b'{"jobId":"00000000-0000-4000-8000-000000000001"}'
+
+    async def unused() -> Any:
+        raise AssertionError("the layer alone opens no context")
+
+    bare = BatchdApp(unused)
+    bare.api = _FixedApi(answer)  # type: ignore[assignment]
+    with tempfile.TemporaryDirectory() as tmp:
+        layer = StarletteBatchd(Settings(data_dir=Path(tmp), backend="fake"))
+    layer._api = _FixedApi(answer)  # type: ignore[assignment]
+    apps: dict[str, Any] = {"bare": bare, "Starlette": layer.app()}
+    found: dict[str, list[float]] = {name: [] for name in apps}
+    for rep in range(reps):
+        order = list(apps) if rep % 2 == 0 else list(reversed(apps))
+        for name in order:
+            found[name].append(asyncio.run(_per_call_us(apps[name], raw, calls)))
+    return found
 
 
 if __name__ == "__main__":
