@@ -12,10 +12,12 @@ DescribeServiceJob, SubmitServiceJob and ListServiceJobs (a 100-job page). CPU i
 process's utime+stime (all threads) from ``/proc/<pid>/stat`` before and after, divided by the
 2xx responses. Repetitions alternate the servers (AB BA AB ...) so drift on a shared machine
 falls on both; the table gives the median, the min-max spread, and the ratio of the medians.
+A second table calls each ASGI app in process with a fixed answer in place of ``BatchApi``:
+the cost of the HTTP layer alone.
 
 Starlette is not a dependency of batchd; install it next to the venv for this script only:
     pip install --target /tmp/starlette-lib starlette
-    PYTHONPATH=/tmp/starlette-lib:src python -m bench.http_stack           # about 3 minutes
+    PYTHONPATH=/tmp/starlette-lib:src python -m bench.http_stack           # 3 to 6 minutes
     PYTHONPATH=/tmp/starlette-lib:src python -m bench.http_stack --smoke   # a few seconds
 """
 
@@ -35,7 +37,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bench.benchlib.loadgen import run_load
+from bench.benchlib.loadgen import LoadResult, run_load
 from bench.benchlib.machine import describe_machine
 from bench.benchlib.procs import (
     Server,
@@ -114,7 +116,7 @@ def _submit(client: Any) -> Any:
     )
 
 
-def _load(server: Server, requests: Sequence[bytes], count: int, connections: int) -> Any:
+def _load(server: Server, requests: Sequence[bytes], count: int, connections: int) -> LoadResult:
     token = TOKEN if TOKEN.encode() in requests[0] else None
     return run_load(
         server.port,
