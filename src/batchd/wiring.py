@@ -45,7 +45,15 @@ async def open_runtime(settings: Settings) -> tuple[Context, Runtime, Store]:
     holder.append(runtime)
     await runtime.start()
     limits = Limits(max_submitted_per_queue=settings.max_submitted_per_queue)
-    ctx = Context(store=store, arns=arns, clock=clock, ids=ids, control=runtime, limits=limits)
+    ctx = Context(
+        store=store,
+        arns=arns,
+        clock=clock,
+        ids=ids,
+        control=runtime,
+        limits=limits,
+        backends=frozenset(backends),
+    )
     return ctx, runtime, store
 
 

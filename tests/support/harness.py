@@ -67,7 +67,13 @@ class Harness:
         self.run(self.runtime.start(loop=False))
         self.limits = limits or Limits()
         self.ctx = Context(
-            self.store, self.arns, self.clock, self.runtime.ids, self.runtime, self.limits
+            self.store,
+            self.arns,
+            self.clock,
+            self.runtime.ids,
+            self.runtime,
+            self.limits,
+            frozenset(self.runtime.backends),
         )
 
     def run(self, coro: Awaitable[T]) -> T:
@@ -98,7 +104,13 @@ class Harness:
         )
         self.run(self.runtime.start(loop=False))
         self.ctx = Context(
-            self.store, self.arns, self.clock, self.runtime.ids, self.runtime, self.limits
+            self.store,
+            self.arns,
+            self.clock,
+            self.runtime.ids,
+            self.runtime,
+            self.limits,
+            frozenset(self.runtime.backends),
         )
 
     # -- conveniences ------------------------------------------------------------------------

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 __all__ = [
+    "BACKEND_TAG",
     "NUM_INSTANCES",
     "CapacityLimit",
     "FairsharePolicy",
@@ -23,6 +24,8 @@ __all__ = [
 ]
 
 NUM_INSTANCES = "NUM_INSTANCES"
+# A service environment's tag naming the backend its jobs run on (default: the server's).
+BACKEND_TAG = "batchd:backend"
 SAGEMAKER_TRAINING = "SAGEMAKER_TRAINING"
 
 

@@ -56,3 +56,5 @@ class Context:
     ids: Ids
     control: JobControl
     limits: Limits = Limits()
+    # Names of the configured backends: the values the tag batchd:backend may take.
+    backends: frozenset[str] = frozenset()

@@ -14,7 +14,13 @@ from batchd.domain.resources import (
     is_instance_type,
 )
 from batchd.errors import Conflict, InvalidParameter, LimitExceeded, NotFound
-from batchd.operations.common import check_tags, described, find_environment, page_of
+from batchd.operations.common import (
+    check_backend,
+    check_tags,
+    described,
+    find_environment,
+    page_of,
+)
 from batchd.operations.context import Context
 from batchd.operations.registry import Params, operation
 
@@ -60,6 +66,7 @@ async def create(ctx: Context, params: Params) -> Any:
         state=params.get("state") or "ENABLED",
         tags=check_tags(params.get("tags")),
     )
+    check_backend(ctx, env.tags)
     await ctx.store.create(ServiceEnvironment, name, env, "Service environment")
     await ctx.control.configuration_changed()
     return env
@@ -81,9 +88,16 @@ async def update(ctx: Context, params: Params) -> Any:
             )
         changes["capacity_limits"] = limits
     name = env.service_environment_name
-    changed = await ctx.store.modify(
-        ServiceEnvironment, name, lambda current: dataclasses.replace(current, **changes)
-    )
+
+    def change(current: ServiceEnvironment) -> ServiceEnvironment:
+        new = dataclasses.replace(current, **changes)
+        # An environment tagged before backend tags were checked may name a backend that
+        # does not exist; it may be changed and disabled, but not left in service.
+        if new.state == "ENABLED":
+            check_backend(ctx, new.tags)
+        return new
+
+    changed = await ctx.store.modify(ServiceEnvironment, name, change)
     if changed is None:
         raise NotFound(f"serviceEnvironment: service environment {name} does not exist")
     env = changed
