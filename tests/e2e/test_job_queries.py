@@ -126,7 +126,7 @@ def test_a_summary_has_the_summary_members_only(shared_batch: Any, jobs: Jobs) -
     assert summary["serviceJobType"] == "SAGEMAKER_TRAINING"
     assert summary["status"] == "RUNNABLE"
     assert summary["createdAt"] == jobs.created["other"]
-    assert summary["capacityUsage"] == [{"capacityUnit": "ml.m5.large", "quantity": 1.0}]
+    assert summary["capacityUsage"] == [{"capacityUnit": "NUM_INSTANCES", "quantity": 1.0}]
     for absent in ("serviceRequestPayload", "tags", "attempts", "retryStrategy", "jobQueue"):
         assert absent not in summary
 

@@ -20,7 +20,7 @@ from batchd.domain.jobs import (
     ServiceJobRetryStrategy,
     ServiceJobTimeout,
 )
-from batchd.domain.resources import JobQueue, QuotaShare, SchedulingPolicy
+from batchd.domain.resources import JobQueue, QuotaShare, SchedulingPolicy, ServiceEnvironment
 from batchd.errors import ClientError, Conflict, InvalidParameter, LimitExceeded, NotFound
 from batchd.operations.common import check_tags, find_queue, quota_share_key
 from batchd.operations.context import Context
@@ -140,6 +140,7 @@ async def _submit(ctx: Context, params: Params, token: str | None, digest: str) 
         raise Conflict(f"Job queue {queue.job_queue_name} is {queue.state} and accepts no jobs")
     payload = _payload(params["serviceRequestPayload"])
     await _check_queue_routing(ctx, queue, params)
+    per_instance_type = await _limits_per_instance_type(ctx, queue)
     limit = ctx.limits.max_submitted_per_queue
     waiting = ctx.control.submitted_count(queue.job_queue_name)
     if waiting is None:  # a follower replica: ask the database
@@ -159,7 +160,7 @@ async def _submit(ctx: Context, params: Params, token: str | None, digest: str) 
         created_at=now,
         # Ties within a millisecond keep arrival order (FIFO's tie-break).
         seq=now * 1000 + next(_seq) % 1000,
-        capacity_usage=capacity_usage(payload),
+        capacity_usage=capacity_usage(payload, per_instance_type=per_instance_type),
         retry_strategy=_opt(ServiceJobRetryStrategy, params.get("retryStrategy")),
         scheduling_priority=params.get("schedulingPriority"),
         share_identifier=params.get("shareIdentifier"),
@@ -177,6 +178,17 @@ async def _submit(ctx: Context, params: Params, token: str | None, digest: str) 
         return _same_request(stored, params, digest)
     await ctx.control.submitted(stored)
     return stored
+
+
+async def _limits_per_instance_type(ctx: Context, queue: JobQueue) -> bool:
+    """Whether the queue's environment limits instance types (quota management).
+
+    Queues and environments are paired by kind and cannot change it while paired, so this
+    holds for the job's whole life.
+    """
+    name = ctx.arns.resource_of(queue.environment_arn or "", "service-environment")
+    env = await ctx.store.get(ServiceEnvironment, name) if name else None
+    return env is not None and env.quota_managed
 
 
 def _opt(cls: Any, raw: dict[str, Any] | None) -> Any:
