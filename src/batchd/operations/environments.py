@@ -10,6 +10,7 @@ from batchd.domain.resources import (
     NUM_INSTANCES,
     CapacityLimit,
     JobQueue,
+    ResourceState,
     ServiceEnvironment,
     is_instance_type,
 )
@@ -63,7 +64,7 @@ async def create(ctx: Context, params: Params) -> Any:
         service_environment_name=name,
         service_environment_arn=ctx.arns.service_environment(name),
         capacity_limits=check_capacity_limits(params["capacityLimits"]),
-        state=params.get("state") or "ENABLED",
+        state=ResourceState(params.get("state") or ResourceState.ENABLED),
         tags=check_tags(params.get("tags")),
     )
     check_backend(ctx, env.tags)
@@ -77,7 +78,7 @@ async def update(ctx: Context, params: Params) -> Any:
     env = await find_environment(ctx, params["serviceEnvironment"], "serviceEnvironment")
     changes: dict[str, Any] = {}
     if params.get("state"):
-        changes["state"] = params["state"]
+        changes["state"] = ResourceState(params["state"])
     if params.get("capacityLimits") is not None:
         limits = check_capacity_limits(params["capacityLimits"])
         new = dataclasses.replace(env, capacity_limits=limits)
@@ -93,7 +94,7 @@ async def update(ctx: Context, params: Params) -> Any:
         new = dataclasses.replace(current, **changes)
         # An environment tagged before backend tags were checked may name a backend that
         # does not exist; it may be changed and disabled, but not left in service.
-        if new.state == "ENABLED":
+        if new.state == ResourceState.ENABLED:
             check_backend(ctx, new.tags)
         return new
 
@@ -129,7 +130,7 @@ async def describe(ctx: Context, params: Params) -> Any:
 async def delete(ctx: Context, params: Params) -> Any:
     env = await find_environment(ctx, params["serviceEnvironment"], "serviceEnvironment")
     name = env.service_environment_name
-    if env.state != "DISABLED":
+    if env.state != ResourceState.DISABLED:
         raise Conflict(f"Service environment {name} must be DISABLED before it can be deleted")
     queues = await _attached_queues(ctx, env)
     if queues:

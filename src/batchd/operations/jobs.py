@@ -20,7 +20,15 @@ from batchd.domain.jobs import (
     ServiceJobRetryStrategy,
     ServiceJobTimeout,
 )
-from batchd.domain.resources import JobQueue, QuotaShare, SchedulingPolicy, ServiceEnvironment
+from batchd.domain.resources import (
+    JobQueue,
+    PolicyKind,
+    QuotaShare,
+    ResourceState,
+    ResourceStatus,
+    SchedulingPolicy,
+    ServiceEnvironment,
+)
 from batchd.errors import ClientError, Conflict, InvalidParameter, LimitExceeded, NotFound
 from batchd.operations.common import check_tags, find_queue, quota_share_key
 from batchd.operations.context import Context
@@ -78,22 +86,22 @@ def _payload(text: str) -> dict[str, Any]:
 
 
 async def _check_queue_routing(ctx: Context, queue: JobQueue, params: Params) -> None:
-    kind = "FIFO"
+    kind = PolicyKind.FIFO
     if queue.scheduling_policy_arn:
         name = ctx.arns.resource_of(queue.scheduling_policy_arn, "scheduling-policy") or ""
         policy = await ctx.store.get(SchedulingPolicy, name)
-        kind = policy.kind if policy else "FIFO"
+        kind = policy.kind if policy else PolicyKind.FIFO
     share, quota = params.get("shareIdentifier"), params.get("quotaShareName")
     qname = queue.job_queue_name
-    if kind == "FAIRSHARE" and not share:
+    if kind == PolicyKind.FAIRSHARE and not share:
         raise InvalidParameter(f"shareIdentifier is required: job queue {qname} uses fair share")
-    if kind != "FAIRSHARE" and share:
+    if kind != PolicyKind.FAIRSHARE and share:
         raise InvalidParameter(
             f"shareIdentifier is only valid for fair share job queues; {qname} is not one"
         )
-    if kind == "QUOTA" and not quota:
+    if kind == PolicyKind.QUOTA and not quota:
         raise InvalidParameter(f"quotaShareName is required: job queue {qname} uses quota shares")
-    if kind != "QUOTA" and quota:
+    if kind != PolicyKind.QUOTA and quota:
         raise InvalidParameter(
             f"quotaShareName is only valid for quota share job queues; {qname} is not one"
         )
@@ -103,7 +111,7 @@ async def _check_queue_routing(ctx: Context, queue: JobQueue, params: Params) ->
             raise NotFound(
                 f"quotaShareName: quota share {quota} does not exist in job queue {qname}"
             )
-        if found.state != "ENABLED":
+        if found.state != ResourceState.ENABLED:
             raise Conflict(f"Quota share {quota} is DISABLED and accepts no new jobs")
     if share:
         active = await ctx.store.active_share_identifiers(qname, ctx.limits.max_active_shares + 1)
@@ -136,7 +144,7 @@ async def _submit(ctx: Context, params: Params, token: str | None, digest: str) 
             f"serviceJobType {params['serviceJobType']} does not match job queue type "
             f"{queue.job_queue_type}"
         )
-    if queue.state != "ENABLED" or queue.status != "VALID":
+    if queue.state != ResourceState.ENABLED or queue.status != ResourceStatus.VALID:
         raise Conflict(f"Job queue {queue.job_queue_name} is {queue.state} and accepts no jobs")
     payload = _payload(params["serviceRequestPayload"])
     await _check_queue_routing(ctx, queue, params)
