@@ -69,6 +69,7 @@ async def open_runtime(settings: Settings) -> tuple[Context, Runtime, Store]:
         control=runtime,
         logs=BackendLogs(backends),
         limits=limits,
+        backends=frozenset(backends),
     )
     return ctx, runtime, store
 

@@ -31,6 +31,7 @@ from tests.backends.conftest import (
     spec_for,
     wait_until,
 )
+from tests.support.waiting import wait_until as poll_until
 
 LOST_TEXT = "was lost; the batchd server restarted while it ran"
 
@@ -123,6 +124,13 @@ async def wait_gone(processes: Sequence[tuple[int, int]], timeout: float = 10.0)
     while any(alive(pid, start) for pid, start in processes):
         assert time.monotonic() < deadline, f"still alive: {processes}"
         await asyncio.sleep(0.05)
+
+
+def environ_of(pid: int) -> bytes:
+    try:
+        return Path("/proc", str(pid), "environ").read_bytes()
+    except OSError:
+        return b""
 
 
 def job_processes(data_dir: Path) -> list[int]:
@@ -385,7 +393,10 @@ def test_unrecorded_processes_of_the_attempt_are_found_by_their_environment(
     elsewhere = spawn(TRAINING_JOB_NAME=name, SAGEMAKER_BASE_DIR="/somewhere/else")
     other_job = spawn(TRAINING_JOB_NAME=job_name("other"), SAGEMAKER_BASE_DIR=str(base))
     try:
-        time.sleep(0.1)  # let them exec, so /proc shows their environment
+        # Once they have exec'd, /proc shows the environment recovery looks for.
+        for process in (ours, elsewhere, other_job):
+            pid = process.pid
+            poll_until(lambda: b"TRAINING_JOB_NAME=" in environ_of(pid), timeout=10)  # noqa: B023
         starts = {p.pid: start_time(p.pid) for p in (ours, elsewhere, other_job)}
 
         async def recover() -> Progress:

@@ -14,6 +14,9 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 
+# Minutes of real servers: a step of their own in .ci/run, not part of the default run.
+pytestmark = pytest.mark.bench
+
 
 @pytest.mark.timeout(300)
 @pytest.mark.parametrize(

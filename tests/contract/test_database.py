@@ -18,6 +18,7 @@ from batchd.storage.database import Database, SqliteDatabase, open_database
 from batchd.storage.schema import resources
 from batchd.storage.store import Store
 from tests.support.databases import fresh_database
+from tests.support.waiting import wait_until_async
 
 
 def _run(db_url: str, scenario: Any) -> Any:
@@ -69,17 +70,18 @@ def test_many_concurrent_units_each_commit_once(db_url: str) -> None:
 def test_sqlite_readers_do_not_wait_for_an_open_write(tmp_path: Path) -> None:
     """A write transaction held open (on the writer thread) does not stop reads."""
     url = f"sqlite:///{tmp_path / 'db.sqlite'}"
-    release = threading.Event()
+    written, release = threading.Event(), threading.Event()
 
     async def scenario(db: Database) -> tuple[int, int]:
         assert isinstance(db, SqliteDatabase)
 
         def slow_write(conn: Connection) -> None:
             conn.execute(resources.insert(), [_resource("pending")])
+            written.set()
             release.wait(timeout=30)
 
         writing = asyncio.ensure_future(db.write(slow_write))
-        await asyncio.sleep(0.2)
+        await wait_until_async(written.is_set)  # the write transaction is open
         during = await asyncio.wait_for(db.read(_count), timeout=5)  # sees the last commit
         release.set()
         await writing

@@ -17,13 +17,16 @@ from batchd.domain.codec import from_wire
 from batchd.domain.jobs import ServiceJob
 from batchd.domain.resources import (
     CapacityLimit,
+    InSharePreemption,
     JobQueue,
     QuotaShare,
     QuotaSharePreemptionConfiguration,
     QuotaShareResourceSharingConfiguration,
+    ResourceState,
     SchedulingPolicy,
     ServiceEnvironment,
     ServiceEnvironmentOrder,
+    SharingStrategy,
 )
 from batchd.domain.status import JobStatus
 from batchd.domain.training import TrainingJob
@@ -94,8 +97,10 @@ def share(queue_name: str, name: str) -> QuotaShare:
         quota_share_arn=ARNS.quota_share(queue_name, name),
         job_queue_arn=ARNS.job_queue(queue_name),
         capacity_limits=(),
-        resource_sharing_configuration=QuotaShareResourceSharingConfiguration("RESERVE"),
-        preemption_configuration=QuotaSharePreemptionConfiguration("DISABLED"),
+        resource_sharing_configuration=QuotaShareResourceSharingConfiguration(
+            SharingStrategy.RESERVE
+        ),
+        preemption_configuration=QuotaSharePreemptionConfiguration(InSharePreemption.DISABLED),
     )
 
 
@@ -134,7 +139,7 @@ def test_resources_are_created_read_saved_listed_and_deleted(db_url: str) -> Non
         assert await store.resources.get(ServiceEnvironment, "missing") is None
         assert await store.resources.get(JobQueue, "a") is None, "kinds are separate name spaces"
 
-        changed = dataclasses.replace(first, state="DISABLED", tags={})
+        changed = dataclasses.replace(first, state=ResourceState.DISABLED, tags={})
         await store.resources.save(ServiceEnvironment, "a", changed)
         assert await store.resources.get(ServiceEnvironment, "a") == changed
 

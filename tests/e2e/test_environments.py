@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
+import dataclasses
 import json
 from typing import Any
 
 import pytest
 
+from batchd.domain.resources import ServiceEnvironment
+from batchd.storage.store import Store
 from tests.support.builders import environment, parked_queue, rejected, unique
+from tests.support.server import RunningServer
 
 ARN_PREFIX = "arn:aws:batch:us-east-1:123456789012:service-environment/"
 
@@ -271,3 +276,60 @@ def test_the_fifty_first_environment_is_refused(batch: Any) -> None:
     assert describe(batch, "one-too-many") == []
     batch.delete_service_environment(serviceEnvironment="e0")
     environment(batch, "one-too-many")
+
+
+def test_creating_an_environment_with_an_unknown_backend_is_refused(shared_batch: Any) -> None:
+    name = unique("env")
+    with rejected("batchd:backend", "'nope'", "fake, local"):
+        environment(shared_batch, name, tags={"batchd:backend": "nope"})
+    assert describe(shared_batch, name) == []
+    environment(shared_batch, name, tags={"batchd:backend": "fake"})
+    assert describe(shared_batch, name)[0]["tags"] == {"batchd:backend": "fake"}
+
+
+async def _tag_behind_the_api(db_url: str, name: str, tags: dict[str, str]) -> None:
+    """What a database written before backend tags were checked can hold."""
+    store = await Store.open(db_url)
+    try:
+        await store.resources.modify(
+            ServiceEnvironment, name, lambda env: dataclasses.replace(env, tags=tags)
+        )
+    finally:
+        await store.close()
+
+
+def test_an_environment_tagged_with_an_unknown_backend_is_not_updated_into_service(
+    server: RunningServer, batch: Any
+) -> None:
+    environment(batch, "legacy")
+    asyncio.run(
+        _tag_behind_the_api(server.settings.database_url, "legacy", {"batchd:backend": "gone"})
+    )
+    with rejected("batchd:backend", "'gone'", "fake, local"):
+        batch.update_service_environment(serviceEnvironment="legacy", state="ENABLED")
+    assert describe(batch, "legacy")[0]["state"] == "DISABLED"
+    # While it stays DISABLED it can still be changed, and tagging repairs it.
+    batch.update_service_environment(
+        serviceEnvironment="legacy",
+        capacityLimits=[{"maxCapacity": 2, "capacityUnit": "NUM_INSTANCES"}],
+    )
+    arn = describe(batch, "legacy")[0]["serviceEnvironmentArn"]
+    batch.tag_resource(resourceArn=arn, tags={"batchd:backend": "fake"})
+    batch.update_service_environment(serviceEnvironment="legacy", state="ENABLED")
+    assert describe(batch, "legacy")[0]["state"] == "ENABLED"
+
+
+def test_an_enabled_environment_with_an_unknown_backend_can_still_be_disabled(
+    server: RunningServer, batch: Any
+) -> None:
+    environment(batch, "legacy", state="ENABLED")
+    asyncio.run(
+        _tag_behind_the_api(server.settings.database_url, "legacy", {"batchd:backend": "gone"})
+    )
+    with rejected("batchd:backend"):
+        batch.update_service_environment(
+            serviceEnvironment="legacy",
+            capacityLimits=[{"maxCapacity": 2, "capacityUnit": "NUM_INSTANCES"}],
+        )
+    batch.update_service_environment(serviceEnvironment="legacy", state="DISABLED")
+    assert describe(batch, "legacy")[0]["state"] == "DISABLED"

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import base64
 import json
-import time
 import uuid
 from dataclasses import dataclass
 from typing import Any
@@ -26,6 +25,7 @@ from tests.support.builders import (
     unique,
 )
 from tests.support.server import RunningServer, wait_for
+from tests.support.waiting import clock_passes
 
 ACCOUNT = "arn:aws:batch:us-east-1:123456789012"
 NAMES = ["Test1", "test1", "test10", "TEST2", "other", "test"]
@@ -55,7 +55,7 @@ def jobs(shared_batch: Any) -> Jobs:
     for name in NAMES:
         ids[name] = submit(shared_batch, queue, name)["jobId"]
         created[name] = shared_batch.describe_service_job(jobId=ids[name])["createdAt"]
-        time.sleep(0.005)  # distinct createdAt values
+        clock_passes(created[name])  # distinct createdAt values
     failed = submit(shared_batch, queue, "ended")["jobId"]
     shared_batch.terminate_service_job(jobId=failed, reason="not needed")
 
@@ -126,7 +126,7 @@ def test_a_summary_has_the_summary_members_only(shared_batch: Any, jobs: Jobs) -
     assert summary["serviceJobType"] == "SAGEMAKER_TRAINING"
     assert summary["status"] == "RUNNABLE"
     assert summary["createdAt"] == jobs.created["other"]
-    assert summary["capacityUsage"] == [{"capacityUnit": "ml.m5.large", "quantity": 1.0}]
+    assert summary["capacityUsage"] == [{"capacityUnit": "NUM_INSTANCES", "quantity": 1.0}]
     for absent in ("serviceRequestPayload", "tags", "attempts", "retryStrategy", "jobQueue"):
         assert absent not in summary
 

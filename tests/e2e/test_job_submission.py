@@ -104,7 +104,7 @@ def test_a_job_is_described_with_everything_it_was_submitted_with(
         "serviceRequestPayload": body,
         "isTerminated": False,
         "attempts": [],
-        "capacityUsage": [{"capacityUnit": "ml.g5.xlarge", "quantity": 2.0}],
+        "capacityUsage": [{"capacityUnit": "NUM_INSTANCES", "quantity": 2.0}],
         "retryStrategy": {
             "attempts": 3,
             "evaluateOnExit": [{"action": "RETRY", "onStatusReason": "Received status*"}],
@@ -149,42 +149,63 @@ def test_retry_actions_are_accepted_in_any_case(shared_batch: Any, world: World)
     assert [r["onStatusReason"] for r in job["retryStrategy"]["evaluateOnExit"]] == ["A*", "*"]
 
 
-@pytest.mark.parametrize(
-    ("resource_config", "usage"),
-    [
-        (
-            {"InstanceType": "ml.m5.large", "InstanceCount": 3, "VolumeSizeInGB": 1},
-            [{"capacityUnit": "ml.m5.large", "quantity": 3.0}],
-        ),
-        (
-            {
-                "InstanceGroups": [
-                    {"InstanceGroupName": "a", "InstanceType": "ml.m5.large", "InstanceCount": 1},
-                    {"InstanceGroupName": "b", "InstanceType": "ml.g5.xlarge", "InstanceCount": 2},
-                ],
-                "VolumeSizeInGB": 1,
-            },
-            [
-                {"capacityUnit": "ml.g5.xlarge", "quantity": 2.0},
-                {"capacityUnit": "ml.m5.large", "quantity": 1.0},
+RESOURCE_CONFIGS: dict[str, tuple[dict[str, Any] | None, int, list[dict[str, Any]]]] = {
+    # name: (ResourceConfig, instances in all, usage by instance type)
+    "one instance type": (
+        {"InstanceType": "ml.m5.large", "InstanceCount": 3, "VolumeSizeInGB": 1},
+        3,
+        [{"capacityUnit": "ml.m5.large", "quantity": 3.0}],
+    ),
+    "instance groups": (
+        {
+            "InstanceGroups": [
+                {"InstanceGroupName": "a", "InstanceType": "ml.m5.large", "InstanceCount": 1},
+                {"InstanceGroupName": "b", "InstanceType": "ml.g5.xlarge", "InstanceCount": 2},
             ],
-        ),
-        (None, []),
-    ],
-)
-def test_capacity_usage_is_read_from_the_payload(
-    shared_batch: Any,
-    world: World,
-    resource_config: dict[str, Any] | None,
-    usage: list[dict[str, Any]],
-) -> None:
+            "VolumeSizeInGB": 1,
+        },
+        3,
+        [
+            {"capacityUnit": "ml.g5.xlarge", "quantity": 2.0},
+            {"capacityUnit": "ml.m5.large", "quantity": 1.0},
+        ],
+    ),
+    "serverless": (None, 0, []),
+}
+
+
+def _submitted_usage(
+    batch: Any, queue: str, resource_config: dict[str, Any] | None, **extra: Any
+) -> Any:
     body = json.loads(payload())
     if resource_config is None:
         del body["ResourceConfig"]
     else:
         body["ResourceConfig"] = resource_config
-    out = submit(shared_batch, world.fifo, serviceRequestPayload=json.dumps(body))
-    assert shared_batch.describe_service_job(jobId=out["jobId"])["capacityUsage"] == usage
+    out = submit(batch, queue, serviceRequestPayload=json.dumps(body), **extra)
+    return batch.describe_service_job(jobId=out["jobId"])["capacityUsage"]
+
+
+@pytest.mark.parametrize("case", list(RESOURCE_CONFIGS))
+@pytest.mark.parametrize("kind", ["fifo", "fair"])
+def test_capacity_usage_is_the_instance_count_where_limits_are_in_num_instances(
+    shared_batch: Any, world: World, kind: str, case: str
+) -> None:
+    """AWS: "For service jobs, this is NUM_INSTANCES" with the payload's instance count."""
+    resource_config, instances, _ = RESOURCE_CONFIGS[case]
+    queue, extra = (world.fifo, {}) if kind == "fifo" else (world.fair, {"shareIdentifier": "a"})
+    expected = [{"capacityUnit": "NUM_INSTANCES", "quantity": float(instances)}]
+    usage = _submitted_usage(shared_batch, queue, resource_config, **extra)
+    assert usage == (expected if instances else [])
+
+
+@pytest.mark.parametrize("case", list(RESOURCE_CONFIGS))
+def test_capacity_usage_is_per_instance_type_where_limits_are_per_instance_type(
+    shared_batch: Any, world: World, case: str
+) -> None:
+    resource_config, _, by_type = RESOURCE_CONFIGS[case]
+    usage = _submitted_usage(shared_batch, world.quota, resource_config, quotaShareName="teamA")
+    assert usage == by_type
 
 
 def test_payload_content_is_passed_through_unvalidated(shared_batch: Any, world: World) -> None:

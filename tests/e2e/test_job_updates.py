@@ -20,6 +20,7 @@ from tests.support.builders import (
     submit,
     unique,
 )
+from tests.support.waiting import clock_passes
 
 ACCOUNT = "arn:aws:batch:us-east-1:123456789012"
 
@@ -118,7 +119,7 @@ def test_terminating_a_failed_job_again_is_a_no_op(shared_batch: Any, queue: str
     job = submit(shared_batch, queue)
     shared_batch.terminate_service_job(jobId=job["jobId"], reason="first")
     before = describe(shared_batch, job["jobId"])
-    time.sleep(0.01)
+    clock_passes(before["stoppedAt"])  # a second stop would be stamped differently
     out = shared_batch.terminate_service_job(jobId=job["jobId"], reason="second")
     assert out["ResponseMetadata"]["HTTPStatusCode"] == 200
     assert describe(shared_batch, job["jobId"]) == before

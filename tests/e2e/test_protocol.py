@@ -114,7 +114,7 @@ def test_a_success_has_a_request_id_and_an_empty_output_is_an_empty_object(
     ).body
     described = call(server, "POST", "/v1/describeservicejob", json.dumps(job).encode()).body
     assert isinstance(described["createdAt"], int), "timestamps are integer epoch milliseconds"
-    assert described["capacityUsage"] == [{"capacityUnit": "ml.m5.large", "quantity": 1.0}]
+    assert described["capacityUsage"] == [{"capacityUnit": "NUM_INSTANCES", "quantity": 1.0}]
     done = call(
         server,
         "POST",

@@ -154,7 +154,7 @@ def test_snapshot_lists_front_of_queue_in_order(batch: Any) -> None:
     order = [j["jobArn"].rsplit("/", 1)[1] for j in snap["frontOfQueue"]["jobs"]]
     assert order == waiting
     assert snap["queueUtilization"]["totalCapacityUsage"] == [
-        {"capacityUnit": "ml.m5.large", "quantity": 1.0}
+        {"capacityUnit": "NUM_INSTANCES", "quantity": 1.0}
     ]
     assert json.dumps(snap, default=str)
 

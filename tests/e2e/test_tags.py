@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import sys
 import uuid
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -19,6 +21,7 @@ from tests.support.builders import (
     submit,
     unique,
 )
+from tests.support.server import payload, wait_for
 
 ACCOUNT = "arn:aws:batch:us-east-1:123456789012"
 
@@ -193,3 +196,79 @@ def test_tagging_while_the_resource_is_updated_loses_neither_change(shared_batch
     [found] = shared_batch.describe_job_queues(jobQueues=[queue])["jobQueues"]
     assert found["tags"] == {f"k{i}": "v" for i in range(12)}
     assert 100 <= found["priority"] < 112
+
+
+def test_an_unknown_backend_tag_is_refused_naming_the_valid_backends(shared_batch: Any) -> None:
+    arn = environment(shared_batch, unique("env"))
+    for value in ("nope", "", "Fake"):
+        with rejected("batchd:backend", repr(value), "fake, local"):
+            shared_batch.tag_resource(resourceArn=arn, tags={"batchd:backend": value, "a": "b"})
+        assert tags_of(shared_batch, arn) == {}
+    shared_batch.tag_resource(resourceArn=arn, tags={"batchd:backend": "local"})
+    assert tags_of(shared_batch, arn) == {"batchd:backend": "local"}
+
+
+def test_the_backend_tag_means_nothing_on_other_resources_and_is_not_checked_there(
+    shared_batch: Any, job_queue: str
+) -> None:
+    arn = f"{ACCOUNT}:job-queue/{job_queue}"
+    shared_batch.tag_resource(resourceArn=arn, tags={"batchd:backend": "anything"})
+    assert tags_of(shared_batch, arn)["batchd:backend"] == "anything"
+
+
+FAKE_REASON = "AlgorithmError: run by the fake backend"
+
+
+def _run_once(batch: Any, name: str) -> str:
+    """Submit a job both backends can run, and say which one ran it.
+
+    The fake backend fails it with FAKE_REASON (its scripted outcome); the local backend runs
+    the entry point, which succeeds.
+    """
+    body = json.loads(
+        payload(
+            name=name,
+            environment={
+                "BATCHD_FAKE_DURATION_SECONDS": "0",
+                "BATCHD_FAKE_OUTCOME": "Failed",
+                "BATCHD_FAKE_FAILURE_REASON": FAKE_REASON,
+            },
+        )
+    )
+    body["AlgorithmSpecification"] = {
+        "TrainingInputMode": "File",
+        "ContainerEntrypoint": [sys.executable, "-c", "pass"],
+    }
+    job_id = submit(batch, "retagged", name, serviceRequestPayload=json.dumps(body))["jobId"]
+    job = wait_for(
+        lambda: (
+            (j := batch.describe_service_job(jobId=job_id))["status"] in ("SUCCEEDED", "FAILED")
+            and j
+        )
+    )
+    if job["status"] == "SUCCEEDED":
+        return "local"
+    assert FAKE_REASON in job["statusReason"], job
+    return "fake"
+
+
+def test_a_retagged_environment_dispatches_to_its_new_backend_without_a_restart(
+    batch: Any,
+) -> None:
+    """The server's default backend is fake; the tag moves one environment back and forth."""
+    arn = environment(batch, "retagged-env", state="ENABLED")
+    batch.create_job_queue(
+        jobQueueName="retagged",
+        jobQueueType="SAGEMAKER_TRAINING",
+        priority=1,
+        serviceEnvironmentOrder=[{"order": 1, "serviceEnvironment": arn}],
+    )
+    assert _run_once(batch, "default") == "fake"
+    batch.tag_resource(resourceArn=arn, tags={"batchd:backend": "local"})
+    assert _run_once(batch, "to-local") == "local"
+    batch.tag_resource(resourceArn=arn, tags={"batchd:backend": "fake"})
+    assert _run_once(batch, "to-fake") == "fake"
+    batch.tag_resource(resourceArn=arn, tags={"batchd:backend": "local"})
+    assert _run_once(batch, "local-again") == "local"
+    batch.untag_resource(resourceArn=arn, tagKeys=["batchd:backend"])
+    assert _run_once(batch, "untagged") == "fake"

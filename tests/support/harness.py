@@ -78,6 +78,7 @@ class Harness:
             control=self.runtime,
             logs=BackendLogs({"fake": self.backend}),
             limits=self.limits,
+            backends=frozenset(self.runtime.core.backends),
         )
 
     def run(self, coro: Awaitable[T]) -> T:

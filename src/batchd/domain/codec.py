@@ -31,13 +31,17 @@ def snake(name: str) -> str:
     return "".join("_" + c.lower() if c.isupper() else c for c in name)
 
 
-_SCALARS = (str, int, float, bool)
+_SCALARS = frozenset({str, int, float, bool})
 
 
 def to_wire(value: Any) -> Any:
-    if isinstance(value, _SCALARS):
+    kind = type(value)
+    if kind in _SCALARS:
         return value
-    fields = _wire_fields(type(value))  # type: ignore[arg-type]  # classes are hashable
+    # Before the dataclass test: a StrEnum is a str, and its plain value is what is stored.
+    if isinstance(value, enum.Enum):
+        return value.value
+    fields = _wire_fields(kind)  # type: ignore[arg-type]  # classes are hashable
     if fields is not None:
         out: dict[str, Any] = {}
         for name, key in fields:
@@ -45,8 +49,6 @@ def to_wire(value: Any) -> Any:
             if item is not None:
                 out[key] = to_wire(item)
         return out
-    if isinstance(value, enum.Enum):
-        return value.value
     if isinstance(value, Mapping):
         return {k: to_wire(v) for k, v in value.items()}
     if isinstance(value, list | tuple):

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from batchd import jsontext
+from batchd.domain.resources import ServiceType
 from batchd.domain.status import DISPATCHED, TERMINAL, JobStatus
 
 __all__ = [
@@ -15,6 +16,7 @@ __all__ = [
     "CapacityUsage",
     "CurrentAttempt",
     "LatestServiceJobAttempt",
+    "RetryAction",
     "ServiceJob",
     "ServiceJobAttemptDetail",
     "ServiceJobEvaluateOnExit",
@@ -24,16 +26,30 @@ __all__ = [
     "ServiceJobRetryStrategy",
     "ServiceJobTimeout",
     "ServiceResourceId",
+    "ServiceResourceIdName",
     "StopKind",
 ]
 
-TRAINING_JOB_ARN = "TrainingJobArn"
+
+class ServiceResourceIdName(enum.StrEnum):
+    TRAINING_JOB_ARN = "TrainingJobArn"
+
+
+TRAINING_JOB_ARN = ServiceResourceIdName.TRAINING_JOB_ARN
+
+
+class RetryAction(enum.StrEnum):
+    """``evaluateOnExit`` actions. Clients may send them in any case (``"Retry"``) and get them
+    back as sent, so the member stays a string; compare its upper case with these."""
+
+    RETRY = "RETRY"
+    EXIT = "EXIT"
 
 
 @dataclass(frozen=True)
 class ServiceResourceId:
     value: str
-    name: str = TRAINING_JOB_ARN
+    name: ServiceResourceIdName = ServiceResourceIdName.TRAINING_JOB_ARN
 
 
 @dataclass(frozen=True)
@@ -130,7 +146,7 @@ class ServiceJob:
     seq: int = 0
     status: JobStatus = JobStatus.SUBMITTED
     status_reason: str | None = None
-    service_job_type: str = "SAGEMAKER_TRAINING"
+    service_job_type: ServiceType = ServiceType.SAGEMAKER_TRAINING
     scheduled_at: int | None = None
     started_at: int | None = None
     stopped_at: int | None = None

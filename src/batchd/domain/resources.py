@@ -1,32 +1,102 @@
-"""Service environments, job queues, scheduling policies and quota shares."""
+"""Service environments, job queues, scheduling policies and quota shares.
+
+Members whose values form a closed set are ``StrEnum``s: they equal their wire strings, so
+the codec stores them as those strings and code comparing with string literals keeps working.
+"""
 
 from __future__ import annotations
 
+import enum
 from dataclasses import dataclass, field
 
 __all__ = [
     "BACKEND_TAG",
     "NUM_INSTANCES",
+    "SAGEMAKER_TRAINING",
     "CapacityLimit",
     "FairsharePolicy",
+    "IdleResourceAssignment",
+    "InSharePreemption",
     "JobQueue",
     "JobStateTimeLimitAction",
+    "PolicyKind",
     "QuotaShare",
     "QuotaShareCapacityLimit",
     "QuotaSharePolicy",
     "QuotaSharePreemptionConfiguration",
     "QuotaShareResourceSharingConfiguration",
+    "ResourceState",
+    "ResourceStatus",
     "SchedulingPolicy",
     "ServiceEnvironment",
     "ServiceEnvironmentOrder",
+    "ServiceType",
     "ShareAttributes",
+    "SharingStrategy",
+    "TimeLimitActionState",
+    "TimeLimitActionType",
     "is_instance_type",
 ]
 
 NUM_INSTANCES = "NUM_INSTANCES"
-# The tag of a service environment that names the backend running its jobs.
+# A service environment's tag naming the backend its jobs run on (default: the server's).
 BACKEND_TAG = "batchd:backend"
-SAGEMAKER_TRAINING = "SAGEMAKER_TRAINING"
+
+
+class ServiceType(enum.StrEnum):
+    """The kind of service environment, job queue and service job: batchd serves one."""
+
+    SAGEMAKER_TRAINING = "SAGEMAKER_TRAINING"
+
+
+SAGEMAKER_TRAINING = ServiceType.SAGEMAKER_TRAINING
+
+
+class ResourceState(enum.StrEnum):
+    ENABLED = "ENABLED"
+    DISABLED = "DISABLED"
+
+
+class ResourceStatus(enum.StrEnum):
+    CREATING = "CREATING"
+    UPDATING = "UPDATING"
+    DELETING = "DELETING"
+    DELETED = "DELETED"
+    VALID = "VALID"
+    INVALID = "INVALID"
+
+
+class PolicyKind(enum.StrEnum):
+    """How a job queue orders its jobs: no scheduling policy, fair share or quota shares."""
+
+    FIFO = "FIFO"
+    FAIRSHARE = "FAIRSHARE"
+    QUOTA = "QUOTA"
+
+
+class IdleResourceAssignment(enum.StrEnum):
+    FIFO = "FIFO"
+
+
+class SharingStrategy(enum.StrEnum):
+    RESERVE = "RESERVE"
+    LEND = "LEND"
+    LEND_AND_BORROW = "LEND_AND_BORROW"
+
+
+class InSharePreemption(enum.StrEnum):
+    ENABLED = "ENABLED"
+    DISABLED = "DISABLED"
+
+
+class TimeLimitActionState(enum.StrEnum):
+    RUNNABLE = "RUNNABLE"
+
+
+class TimeLimitActionType(enum.StrEnum):
+    # CANCEL is in the model (container job queues); SAGEMAKER_TRAINING queues refuse it.
+    CANCEL = "CANCEL"
+    TERMINATE = "TERMINATE"
 
 
 def is_instance_type(unit: str) -> bool:
@@ -46,9 +116,9 @@ class ServiceEnvironment:
     service_environment_name: str
     service_environment_arn: str
     capacity_limits: tuple[CapacityLimit, ...]
-    service_environment_type: str = SAGEMAKER_TRAINING
-    state: str = "ENABLED"
-    status: str = "VALID"
+    service_environment_type: ServiceType = ServiceType.SAGEMAKER_TRAINING
+    state: ResourceState = ResourceState.ENABLED
+    status: ResourceStatus = ResourceStatus.VALID
     tags: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -57,7 +127,7 @@ class ServiceEnvironment:
 
     @property
     def usable(self) -> bool:
-        return self.state == "ENABLED" and self.status == "VALID"
+        return self.state == ResourceState.ENABLED and self.status == ResourceStatus.VALID
 
 
 @dataclass(frozen=True)
@@ -69,9 +139,9 @@ class ServiceEnvironmentOrder:
 @dataclass(frozen=True)
 class JobStateTimeLimitAction:
     reason: str
-    state: str
+    state: TimeLimitActionState
     max_time_seconds: int
-    action: str
+    action: TimeLimitActionType
 
 
 @dataclass(frozen=True)
@@ -80,11 +150,11 @@ class JobQueue:
     job_queue_arn: str
     priority: int
     service_environment_order: tuple[ServiceEnvironmentOrder, ...]
-    state: str = "ENABLED"
-    status: str = "VALID"
+    state: ResourceState = ResourceState.ENABLED
+    status: ResourceStatus = ResourceStatus.VALID
     status_reason: str = "JobQueue Healthy"
     scheduling_policy_arn: str | None = None
-    job_queue_type: str = SAGEMAKER_TRAINING
+    job_queue_type: ServiceType = ServiceType.SAGEMAKER_TRAINING
     compute_environment_order: tuple[str, ...] = ()
     job_state_time_limit_actions: tuple[JobStateTimeLimitAction, ...] = ()
     tags: dict[str, str] = field(default_factory=dict)
@@ -110,7 +180,7 @@ class FairsharePolicy:
 
 @dataclass(frozen=True)
 class QuotaSharePolicy:
-    idle_resource_assignment_strategy: str
+    idle_resource_assignment_strategy: IdleResourceAssignment
 
 
 @dataclass(frozen=True)
@@ -122,8 +192,8 @@ class SchedulingPolicy:
     tags: dict[str, str] = field(default_factory=dict)
 
     @property
-    def kind(self) -> str:
-        return "QUOTA" if self.quota_share_policy is not None else "FAIRSHARE"
+    def kind(self) -> PolicyKind:
+        return PolicyKind.QUOTA if self.quota_share_policy is not None else PolicyKind.FAIRSHARE
 
 
 @dataclass(frozen=True)
@@ -134,13 +204,13 @@ class QuotaShareCapacityLimit:
 
 @dataclass(frozen=True)
 class QuotaShareResourceSharingConfiguration:
-    strategy: str
+    strategy: SharingStrategy
     borrow_limit: int | None = None
 
 
 @dataclass(frozen=True)
 class QuotaSharePreemptionConfiguration:
-    in_share_preemption: str
+    in_share_preemption: InSharePreemption
 
 
 @dataclass(frozen=True)
@@ -151,6 +221,6 @@ class QuotaShare:
     capacity_limits: tuple[QuotaShareCapacityLimit, ...]
     resource_sharing_configuration: QuotaShareResourceSharingConfiguration
     preemption_configuration: QuotaSharePreemptionConfiguration
-    state: str = "ENABLED"
-    status: str = "VALID"
+    state: ResourceState = ResourceState.ENABLED
+    status: ResourceStatus = ResourceStatus.VALID
     tags: dict[str, str] = field(default_factory=dict)

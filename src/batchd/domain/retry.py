@@ -5,7 +5,7 @@ from __future__ import annotations
 import functools
 import re
 
-from batchd.domain.jobs import ServiceJobRetryStrategy
+from batchd.domain.jobs import RetryAction, ServiceJobRetryStrategy
 
 __all__ = ["glob_matches", "should_retry"]
 
@@ -26,5 +26,5 @@ def should_retry(strategy: ServiceJobRetryStrategy | None, attempts_made: int, r
         return False
     for entry in strategy.evaluate_on_exit:
         if entry.on_status_reason is None or glob_matches(entry.on_status_reason, reason):
-            return (entry.action or "RETRY").upper() == "RETRY"
+            return (entry.action or RetryAction.RETRY).upper() == RetryAction.RETRY
     return True

@@ -5,12 +5,19 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, TypeVar
 
-from batchd.domain.resources import JobQueue, QuotaShare, SchedulingPolicy, ServiceEnvironment
+from batchd.domain.resources import (
+    BACKEND_TAG,
+    JobQueue,
+    QuotaShare,
+    SchedulingPolicy,
+    ServiceEnvironment,
+)
 from batchd.errors import InvalidParameter, NotFound
 from batchd.operations.context import Context
 from batchd.protocol.tokens import decode_token, encode_token
 
 __all__ = [
+    "check_backend",
     "check_tags",
     "find_environment",
     "find_policy",
@@ -32,6 +39,17 @@ def check_tags(tags: Mapping[str, str] | None) -> dict[str, str]:
                 f"Tag key {key} is invalid: keys beginning with aws: are reserved"
             )
     return dict(tags)
+
+
+def check_backend(ctx: Context, tags: Mapping[str, str]) -> None:
+    """A service environment's backend tag must name a configured backend: the scheduler
+    dispatches its jobs there, and an unknown name would fail every cycle."""
+    backend = tags.get(BACKEND_TAG)
+    if backend is not None and backend not in ctx.backends:
+        raise InvalidParameter(
+            f"tags: {BACKEND_TAG} {backend!r} is not a backend of this server; "
+            f"valid backends: {', '.join(sorted(ctx.backends))}"
+        )
 
 
 # How each kind is addressed: its ARN resource type, what to call it, and whether a bare

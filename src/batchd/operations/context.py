@@ -72,3 +72,5 @@ class Context:
     control: JobControl
     logs: LogReader
     limits: Limits = Limits()
+    # Names of the configured backends: the values the tag batchd:backend may take.
+    backends: frozenset[str] = frozenset()

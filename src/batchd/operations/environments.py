@@ -10,11 +10,18 @@ from batchd.domain.resources import (
     NUM_INSTANCES,
     CapacityLimit,
     JobQueue,
+    ResourceState,
     ServiceEnvironment,
     is_instance_type,
 )
 from batchd.errors import Conflict, InvalidParameter, LimitExceeded, NotFound
-from batchd.operations.common import check_tags, described, find_environment, page_of
+from batchd.operations.common import (
+    check_backend,
+    check_tags,
+    described,
+    find_environment,
+    page_of,
+)
 from batchd.operations.context import Context
 from batchd.operations.registry import Params, operation
 
@@ -57,9 +64,10 @@ async def create(ctx: Context, params: Params) -> Any:
         service_environment_name=name,
         service_environment_arn=ctx.arns.service_environment(name),
         capacity_limits=check_capacity_limits(params["capacityLimits"]),
-        state=params.get("state") or "ENABLED",
+        state=ResourceState(params.get("state") or ResourceState.ENABLED),
         tags=check_tags(params.get("tags")),
     )
+    check_backend(ctx, env.tags)
     await ctx.store.resources.create(ServiceEnvironment, name, env, "Service environment")
     await ctx.control.configuration_changed()
     return env
@@ -70,7 +78,7 @@ async def update(ctx: Context, params: Params) -> Any:
     env = await find_environment(ctx, params["serviceEnvironment"], "serviceEnvironment")
     changes: dict[str, Any] = {}
     if params.get("state"):
-        changes["state"] = params["state"]
+        changes["state"] = ResourceState(params["state"])
     if params.get("capacityLimits") is not None:
         limits = check_capacity_limits(params["capacityLimits"])
         new = dataclasses.replace(env, capacity_limits=limits)
@@ -81,9 +89,16 @@ async def update(ctx: Context, params: Params) -> Any:
             )
         changes["capacity_limits"] = limits
     name = env.service_environment_name
-    changed = await ctx.store.resources.modify(
-        ServiceEnvironment, name, lambda current: dataclasses.replace(current, **changes)
-    )
+
+    def change(current: ServiceEnvironment) -> ServiceEnvironment:
+        new = dataclasses.replace(current, **changes)
+        # An environment tagged before backend tags were checked may name a backend that
+        # does not exist; it may be changed and disabled, but not left in service.
+        if new.state == ResourceState.ENABLED:
+            check_backend(ctx, new.tags)
+        return new
+
+    changed = await ctx.store.resources.modify(ServiceEnvironment, name, change)
     if changed is None:
         raise NotFound(f"serviceEnvironment: service environment {name} does not exist")
     env = changed
@@ -115,7 +130,7 @@ async def describe(ctx: Context, params: Params) -> Any:
 async def delete(ctx: Context, params: Params) -> Any:
     env = await find_environment(ctx, params["serviceEnvironment"], "serviceEnvironment")
     name = env.service_environment_name
-    if env.state != "DISABLED":
+    if env.state != ResourceState.DISABLED:
         raise Conflict(f"Service environment {name} must be DISABLED before it can be deleted")
     queues = await _attached_queues(ctx, env)
     if queues:

@@ -17,7 +17,15 @@ from batchd.domain.jobs import (
     ServiceJobRetryStrategy,
     ServiceJobTimeout,
 )
-from batchd.domain.resources import JobQueue, QuotaShare, SchedulingPolicy
+from batchd.domain.resources import (
+    JobQueue,
+    PolicyKind,
+    QuotaShare,
+    ResourceState,
+    ResourceStatus,
+    SchedulingPolicy,
+    ServiceEnvironment,
+)
 from batchd.errors import ClientError, Conflict, InvalidParameter, LimitExceeded, NotFound
 from batchd.operations.common import check_tags, find_queue, quota_share_key
 from batchd.operations.context import Context
@@ -69,22 +77,22 @@ def _payload(text: str) -> dict[str, Any]:
 
 
 async def _check_queue_routing(ctx: Context, queue: JobQueue, params: Params) -> None:
-    kind = "FIFO"
+    kind = PolicyKind.FIFO
     if queue.scheduling_policy_arn:
         name = ctx.arns.resource_of(queue.scheduling_policy_arn, "scheduling-policy") or ""
         policy = await ctx.store.resources.get(SchedulingPolicy, name)
-        kind = policy.kind if policy else "FIFO"
+        kind = policy.kind if policy else PolicyKind.FIFO
     share, quota = params.get("shareIdentifier"), params.get("quotaShareName")
     qname = queue.job_queue_name
-    if kind == "FAIRSHARE" and not share:
+    if kind == PolicyKind.FAIRSHARE and not share:
         raise InvalidParameter(f"shareIdentifier is required: job queue {qname} uses fair share")
-    if kind != "FAIRSHARE" and share:
+    if kind != PolicyKind.FAIRSHARE and share:
         raise InvalidParameter(
             f"shareIdentifier is only valid for fair share job queues; {qname} is not one"
         )
-    if kind == "QUOTA" and not quota:
+    if kind == PolicyKind.QUOTA and not quota:
         raise InvalidParameter(f"quotaShareName is required: job queue {qname} uses quota shares")
-    if kind != "QUOTA" and quota:
+    if kind != PolicyKind.QUOTA and quota:
         raise InvalidParameter(
             f"quotaShareName is only valid for quota share job queues; {qname} is not one"
         )
@@ -94,7 +102,7 @@ async def _check_queue_routing(ctx: Context, queue: JobQueue, params: Params) ->
             raise NotFound(
                 f"quotaShareName: quota share {quota} does not exist in job queue {qname}"
             )
-        if found.state != "ENABLED":
+        if found.state != ResourceState.ENABLED:
             raise Conflict(f"Quota share {quota} is DISABLED and accepts no new jobs")
     if share:
         active = await ctx.store.job_reads.active_share_identifiers(
@@ -129,10 +137,11 @@ async def _submit(ctx: Context, params: Params, token: str | None, digest: str) 
             f"serviceJobType {params['serviceJobType']} does not match job queue type "
             f"{queue.job_queue_type}"
         )
-    if queue.state != "ENABLED" or queue.status != "VALID":
+    if queue.state != ResourceState.ENABLED or queue.status != ResourceStatus.VALID:
         raise Conflict(f"Job queue {queue.job_queue_name} is {queue.state} and accepts no jobs")
     payload = _payload(params["serviceRequestPayload"])
     await _check_queue_routing(ctx, queue, params)
+    per_instance_type = await _limits_per_instance_type(ctx, queue)
     limit = ctx.limits.max_submitted_per_queue
     waiting = ctx.control.submitted_count(queue.job_queue_name)
     if waiting is None:  # a follower replica: ask the database
@@ -152,7 +161,7 @@ async def _submit(ctx: Context, params: Params, token: str | None, digest: str) 
         created_at=now,
         # Ties within a millisecond keep arrival order (FIFO's tie-break).
         seq=now * 1000 + next(_seq) % 1000,
-        capacity_usage=capacity_usage(payload),
+        capacity_usage=capacity_usage(payload, per_instance_type=per_instance_type),
         retry_strategy=_opt(ServiceJobRetryStrategy, params.get("retryStrategy")),
         scheduling_priority=params.get("schedulingPriority"),
         share_identifier=params.get("shareIdentifier"),
@@ -170,6 +179,17 @@ async def _submit(ctx: Context, params: Params, token: str | None, digest: str) 
         return _same_request(stored, params, digest)
     await ctx.control.submitted(stored)
     return stored
+
+
+async def _limits_per_instance_type(ctx: Context, queue: JobQueue) -> bool:
+    """Whether the queue's environment limits instance types (quota management).
+
+    Queues and environments are paired by kind and cannot change it while paired, so this
+    holds for the job's whole life.
+    """
+    name = ctx.arns.resource_of(queue.environment_arn or "", "service-environment")
+    env = await ctx.store.resources.get(ServiceEnvironment, name) if name else None
+    return env is not None and env.quota_managed
 
 
 def _opt(cls: Any, raw: dict[str, Any] | None) -> Any:

@@ -9,6 +9,7 @@ from batchd.domain.codec import from_wire
 from batchd.domain.resources import (
     FairsharePolicy,
     JobQueue,
+    PolicyKind,
     QuotaSharePolicy,
     SchedulingPolicy,
 )
@@ -70,11 +71,11 @@ async def create(ctx: Context, params: Params) -> Any:
 async def update(ctx: Context, params: Params) -> Any:
     policy = await find_policy(ctx, params["arn"])
     fair, quota = _policies(params)
-    if fair is not None and policy.kind != "FAIRSHARE":
+    if fair is not None and policy.kind != PolicyKind.FAIRSHARE:
         raise Conflict(
             f"Scheduling policy {policy.name} is a quota share policy; it cannot become fair share"
         )
-    if quota is not None and policy.kind != "QUOTA":
+    if quota is not None and policy.kind != PolicyKind.QUOTA:
         raise Conflict(
             f"Scheduling policy {policy.name} is a fair share policy; it cannot become quota share"
         )

@@ -10,10 +10,13 @@ from batchd.domain.resources import (
     SAGEMAKER_TRAINING,
     JobQueue,
     JobStateTimeLimitAction,
+    PolicyKind,
     QuotaShare,
+    ResourceState,
     SchedulingPolicy,
     ServiceEnvironment,
     ServiceEnvironmentOrder,
+    TimeLimitActionType,
 )
 from batchd.errors import Conflict, InvalidParameter, LimitExceeded, NotFound
 from batchd.operations.common import (
@@ -39,7 +42,7 @@ def _time_limit_actions(raw: list[dict[str, Any]]) -> tuple[JobStateTimeLimitAct
     seen: set[str] = set()
     for i, action in enumerate(actions):
         where = f"jobStateTimeLimitActions[{i}]"
-        if action.action != "TERMINATE":
+        if action.action != TimeLimitActionType.TERMINATE:
             raise InvalidParameter(
                 f"{where}.action must be TERMINATE for SAGEMAKER_TRAINING job queues"
             )
@@ -83,7 +86,7 @@ async def _check_pairing(
     policy: SchedulingPolicy | None,
 ) -> None:
     """Quota-share queues need an instance-type environment of their own, and vice versa."""
-    quota = policy is not None and policy.kind == "QUOTA"
+    quota = policy is not None and policy.kind == PolicyKind.QUOTA
     for env in envs:
         name = env.service_environment_name
         if quota and not env.quota_managed:
@@ -135,7 +138,7 @@ async def create(ctx: Context, params: Params) -> Any:
         job_queue_arn=ctx.arns.job_queue(name),
         priority=params["priority"],
         service_environment_order=order,
-        state=params.get("state") or "ENABLED",
+        state=ResourceState(params.get("state") or ResourceState.ENABLED),
         scheduling_policy_arn=policy.arn if policy else None,
         job_state_time_limit_actions=_time_limit_actions(
             params.get("jobStateTimeLimitActions") or []
@@ -151,9 +154,10 @@ async def create(ctx: Context, params: Params) -> Any:
 async def update(ctx: Context, params: Params) -> Any:
     queue = await find_queue(ctx, params["jobQueue"])
     changes: dict[str, Any] = {}
-    for member in ("state", "priority"):
-        if params.get(member) is not None:
-            changes[member] = params[member]
+    if params.get("state") is not None:
+        changes["state"] = ResourceState(params["state"])
+    if params.get("priority") is not None:
+        changes["priority"] = params["priority"]
     policy = None
     if queue.scheduling_policy_arn:
         policy = await find_policy(ctx, queue.scheduling_policy_arn, "schedulingPolicyArn")
@@ -209,7 +213,7 @@ async def describe(ctx: Context, params: Params) -> Any:
 async def delete(ctx: Context, params: Params) -> Any:
     queue = await find_queue(ctx, params["jobQueue"])
     name = queue.job_queue_name
-    if queue.state != "DISABLED":
+    if queue.state != ResourceState.DISABLED:
         raise Conflict(f"Job queue {name} must be DISABLED before it can be deleted")
     for _, share in await ctx.store.resources.list(QuotaShare, prefix=f"{name}/"):
         await ctx.store.resources.delete(QuotaShare, f"{name}/{share.quota_share_name}")

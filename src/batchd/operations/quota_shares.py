@@ -8,11 +8,15 @@ from typing import Any
 from batchd.domain.codec import from_wire
 from batchd.domain.resources import (
     JobQueue,
+    PolicyKind,
     QuotaShare,
     QuotaShareCapacityLimit,
     QuotaSharePreemptionConfiguration,
     QuotaShareResourceSharingConfiguration,
+    ResourceState,
+    ResourceStatus,
     ServiceEnvironment,
+    SharingStrategy,
     is_instance_type,
 )
 from batchd.errors import Conflict, InvalidParameter, LimitExceeded, NotFound
@@ -32,12 +36,12 @@ async def _quota_environment(ctx: Context, queue: JobQueue) -> ServiceEnvironmen
     policy = None
     if queue.scheduling_policy_arn:
         policy = await find_policy(ctx, queue.scheduling_policy_arn, "schedulingPolicyArn")
-    if policy is None or policy.kind != "QUOTA":
+    if policy is None or policy.kind != PolicyKind.QUOTA:
         raise InvalidParameter(
             f"Job queue {queue.job_queue_name} has no quota share policy; quota shares need a "
             "quota-management job queue"
         )
-    if queue.status != "VALID":
+    if queue.status != ResourceStatus.VALID:
         raise Conflict(f"Job queue {queue.job_queue_name} is not VALID")
     arn = queue.environment_arn
     name = ctx.arns.resource_of(arn or "", "service-environment")
@@ -72,7 +76,7 @@ def _limits(
 
 def _sharing(raw: dict[str, Any]) -> QuotaShareResourceSharingConfiguration:
     config = from_wire(QuotaShareResourceSharingConfiguration, raw)
-    if config.strategy != "LEND_AND_BORROW":
+    if config.strategy != SharingStrategy.LEND_AND_BORROW:
         if config.borrow_limit is not None:
             raise InvalidParameter(
                 "resourceSharingConfiguration.borrowLimit is only valid with strategy "
@@ -104,7 +108,7 @@ async def create(ctx: Context, params: Params) -> Any:
         preemption_configuration=from_wire(
             QuotaSharePreemptionConfiguration, params["preemptionConfiguration"]
         ),
-        state=params.get("state") or "ENABLED",
+        state=ResourceState(params.get("state") or ResourceState.ENABLED),
         tags=check_tags(params.get("tags")),
     )
     key = quota_share_key(queue.job_queue_name, name)
@@ -129,7 +133,7 @@ async def update(ctx: Context, params: Params) -> Any:
             QuotaSharePreemptionConfiguration, params["preemptionConfiguration"]
         )
     if params.get("state"):
-        changes["state"] = params["state"]
+        changes["state"] = ResourceState(params["state"])
     key = quota_share_key(queue_name, share.quota_share_name)
     changed = await ctx.store.resources.modify(
         QuotaShare, key, lambda current: dataclasses.replace(current, **changes)
@@ -158,7 +162,7 @@ async def list_shares(ctx: Context, params: Params) -> Any:
 async def delete(ctx: Context, params: Params) -> Any:
     share = await find_quota_share(ctx, params["quotaShareArn"])
     queue_name = share.job_queue_arn.rsplit("/", 1)[-1]
-    if share.state != "DISABLED":
+    if share.state != ResourceState.DISABLED:
         raise Conflict(
             f"Quota share {share.quota_share_name} must be DISABLED before it can be deleted"
         )

@@ -8,6 +8,7 @@ from typing import Any
 from batchd.domain.resources import JobQueue, QuotaShare, SchedulingPolicy, ServiceEnvironment
 from batchd.errors import InvalidParameter, LimitExceeded, NotFound
 from batchd.operations.common import (
+    check_backend,
     check_tags,
     find_environment,
     find_policy,
@@ -68,11 +69,19 @@ async def _retag(
         )
         return
     cls, name, _ = found
-    changed = await ctx.store.resources.modify(
-        cls, name, lambda obj: dataclasses.replace(obj, tags=_merged(obj.tags, add, drop))
-    )
+
+    def change(obj: Tagged) -> Tagged:
+        tags = _merged(obj.tags, add, drop)
+        if isinstance(obj, ServiceEnvironment) and add:
+            check_backend(ctx, add)
+        return dataclasses.replace(obj, tags=tags)
+
+    changed = await ctx.store.resources.modify(cls, name, change)
     if changed is None:
         raise NotFound(f"resourceArn {arn} does not exist")
+    if cls is ServiceEnvironment:
+        # The scheduler reads an environment's backend from its tags: apply it now.
+        await ctx.control.configuration_changed()
 
 
 @operation("TagResource")
