@@ -54,11 +54,7 @@ class StarletteBatchd:
         # build_app's context factory is what `batchd serve` opens at startup (store, runtime,
         # garbage-collector tuning); the bare app built here only lends it.
         bare = build_app(settings)
-        self._factory, self._verifier, self._data_dir = (
-            bare._ctx_factory,
-            bare.verifier,
-            bare.data_dir,
-        )
+        self._factory, self._verifier = bare._ctx_factory, bare.verifier
         self._api: BatchApi | None = None
 
     def app(self) -> Starlette:
@@ -112,7 +108,7 @@ class StarletteBatchd:
             if api.verifier is not None:
                 self._authenticate(api, request, b"")
             job = urllib.parse.unquote(request.path_params["job"])
-            chunk = await read_logs(api.ctx, self._data_dir, job, dict(request.query_params))
+            chunk = await read_logs(api.ctx, job, dict(request.query_params))
         except BatchdError as err:
             wire = wire_error(err)
             return _respond(wire.status, wire.body(), rid, wire.code)
