@@ -8,6 +8,7 @@ from typing import Any, cast
 
 import pytest
 
+from batchd import jsontext
 from batchd.api import app as _app  # noqa: F401  (registers every operation)
 from batchd.api.app import BatchApi
 from batchd.api.requests import parse_params
@@ -189,4 +190,4 @@ def test_each_error_becomes_its_aws_status_and_code(
 ) -> None:
     wire = wire_error(error, service)
     assert (wire.status, wire.code, wire.message) == (status, code, "x")
-    assert wire.body() == b'{"__type": "%s", "message": "x"}' % code.encode()
+    assert jsontext.loads(wire.body()) == {"__type": code, "message": "x"}
