@@ -8,7 +8,7 @@ import uuid
 from datetime import UTC, datetime
 from typing import Protocol
 
-__all__ = ["Clock", "Ids", "RandomIds", "SystemClock"]
+__all__ = ["Clock", "Ids", "RandomIds", "SystemClock", "VirtualClock"]
 
 
 class Clock(Protocol):
@@ -29,6 +29,24 @@ class SystemClock:
 
     def now_utc(self) -> datetime:
         return datetime.now(UTC)
+
+
+class VirtualClock:
+    """Time that moves only when told to: for tests and simulations of the real runtime."""
+
+    def __init__(self, now_ms: int) -> None:
+        self.now = now_ms
+
+    def now_ms(self) -> int:
+        return self.now
+
+    def now_utc(self) -> datetime:
+        return datetime.fromtimestamp(self.now / 1000, UTC)
+
+    def set(self, now_ms: int) -> None:
+        if now_ms < self.now:
+            raise ValueError(f"time does not go back: {now_ms} < {self.now}")
+        self.now = now_ms
 
 
 class RandomIds:

@@ -17,13 +17,14 @@ from __future__ import annotations
 import enum
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 __all__ = [
     "Backend",
     "LaunchError",
     "LaunchSpec",
     "Progress",
+    "Scheduled",
     "TrainingPhase",
     "Wake",
 ]
@@ -137,3 +138,12 @@ class Backend(Protocol):
 
     async def close(self) -> None:
         """Release resources at server shutdown. Running jobs are left to restart recovery."""
+
+
+@runtime_checkable
+class Scheduled(Protocol):
+    """A backend that knows when its training jobs end by themselves (the fake one), so a
+    virtual clock can jump to that time instead of ticking through the wait."""
+
+    def next_due(self, after: int) -> int | None:
+        """The earliest time (epoch ms) later than ``after`` at which a job moves on."""

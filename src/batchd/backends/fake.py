@@ -10,6 +10,7 @@ before it ends. It is for tests, demos and simulations; the jobs exist only in m
 from __future__ import annotations
 
 import asyncio
+import heapq
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -34,11 +35,15 @@ class _Job:
 class FakeBackend:
     name = "fake"
 
-    def __init__(self, clock: Clock, wake: Wake) -> None:
+    def __init__(self, clock: Clock, wake: Wake, *, timers: bool = True) -> None:
+        """``timers``: wake the runtime on the wall clock when a job is due; off under a
+        virtual clock, whose driver asks ``next_due`` instead."""
         self._clock = clock
         self._wake = wake
         self._jobs: dict[str, _Job] = {}
+        self._use_timers = timers
         self._timers: list[asyncio.TimerHandle] = []
+        self._ends: list[tuple[int, str]] = []  # (end, name) of training jobs; stale ones too
 
     async def start(self, spec: LaunchSpec) -> None:
         env = spec.payload.get("Environment") or {}
@@ -62,9 +67,23 @@ class FakeBackend:
                 else None
             ),
         )
-        loop = asyncio.get_running_loop()
-        self._timers.append(loop.call_later(seconds, self._wake))
+        if self._use_timers:
+            loop = asyncio.get_running_loop()
+            self._timers.append(loop.call_later(seconds, self._wake))
         self._wake()
+
+    def next_due(self, after: int) -> int | None:
+        """The earliest time later than ``after`` at which a training job of this backend
+        ends on its own. (Starting and stopping jobs move on at every poll, at any time.)"""
+        ends = self._ends
+        while ends:
+            end, name = ends[0]
+            job = self._jobs.get(name)
+            running = job is not None and job.phase is TrainingPhase.TRAINING
+            if end > after and running and not (job and job.stop_requested):
+                return end
+            heapq.heappop(ends)  # ended, stopping, or due already: the next poll sees to it
+        return None
 
     async def poll(self, training_job_names: Sequence[str]) -> Sequence[Progress]:
         now = self._clock.now_ms()
@@ -82,6 +101,8 @@ class FakeBackend:
             job.phase = job.outcome
         elif job.phase is not TrainingPhase.TRAINING:
             job.phase = _ORDER[_ORDER.index(job.phase) + 1]
+            if job.phase is TrainingPhase.TRAINING:
+                heapq.heappush(self._ends, (job.started_ms + job.duration_ms, name))
             self._wake()  # the next phase is due at once; do not wait for the tick period
         return self._report(name, job, now)
 

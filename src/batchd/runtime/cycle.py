@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 from batchd.backends.base import LaunchError, Progress
 from batchd.domain.jobs import CurrentAttempt, ServiceJob
@@ -19,7 +20,7 @@ from batchd.runtime import control, decisions, outcomes, training
 from batchd.runtime.core import Core
 from batchd.runtime.decisions import Action, Start, Stop
 
-__all__ = ["Cycle"]
+__all__ = ["Cycle", "Outcome"]
 
 log = logging.getLogger("batchd.runtime")
 
@@ -27,20 +28,27 @@ log = logging.getLogger("batchd.runtime")
 _INGEST_EVERY_MS = 50
 
 
+@dataclass(frozen=True)
+class Outcome:
+    changed: bool  # a job or training job changed, or a backend was asked to act
+    launches_failed: bool  # their jobs are RUNNABLE again: plan once more
+
+
 class Cycle:
     def __init__(self, core: Core) -> None:
         self.core = core
         self._ingested_at = 0
 
-    async def run(self, now: int) -> bool:
-        """One cycle at ``now``; True when launches failed and the planner should run again."""
+    async def run(self, now: int) -> Outcome:
+        """One cycle at ``now``."""
         await self.ingest(now)
         self.fold(await self.core.poll(list(self.core.jobs.live())), now)
         self.admit()
         actions = await self.decide(now)
-        await self.core.commit()
+        committed = await self.core.commit()
         await self.act(actions, now)
-        return await self.core.commit()
+        failed = await self.core.commit()
+        return Outcome(changed=committed or bool(actions) or failed, launches_failed=failed)
 
     async def ingest(self, now: int) -> None:
         """Apply what follower replicas asked for, and take in the jobs they accepted."""

@@ -12,7 +12,7 @@ import contextlib
 import logging
 from collections.abc import Callable, Mapping
 
-from batchd.backends.base import Backend
+from batchd.backends.base import Backend, Scheduled
 from batchd.clock import Clock, Ids
 from batchd.domain.arns import Arns
 from batchd.domain.jobs import ServiceJob
@@ -109,13 +109,24 @@ class Runtime:
                 async with self._lock:
                     await self.core.rebuild()
 
-    async def tick(self, now: int) -> None:
-        """Run exactly one cycle at time ``now``."""
+    async def tick(self, now: int) -> bool:
+        """Run exactly one cycle at time ``now``; whether it changed anything."""
         async with self._lock:
             self.ticks += 1
-            again = await self.cycle.run(now)
-        if again:  # launches failed: their jobs are RUNNABLE again
+            outcome = await self.cycle.run(now)
+        if outcome.launches_failed:  # their jobs are RUNNABLE again
             self.wake()
+        return outcome.changed
+
+    def next_due(self, after: int) -> int | None:
+        """The next time later than ``after`` at which something happens with no event: an
+        attempt or state time limit, a share forgotten, a backend's job ending by itself
+        (for backends that know, like the fake one). For a driver of virtual time."""
+        times = [self.core.planning.next_due(after)]
+        for backend in self.core.backends.values():
+            if isinstance(backend, Scheduled):
+                times.append(backend.next_due(after))
+        return min((t for t in times if t is not None), default=None)
 
     # -- JobControl: what the API asks of the runtime ----------------------------------------
 

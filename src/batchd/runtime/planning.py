@@ -21,6 +21,7 @@ from batchd.scheduling.ledger import UsageLedger
 from batchd.scheduling.plan import Plan
 from batchd.scheduling.planner import plan as plan_pass
 from batchd.scheduling.queue_view import QueueSnapshot, snapshot
+from batchd.scheduling.timing import next_due
 
 __all__ = ["Planning", "job_view"]
 
@@ -129,6 +130,10 @@ class Planning:
     def plan(self, now: int) -> Plan:
         self.ledger.prune(now)
         return plan_pass(self.config.state, self.index, self.ledger, now)
+
+    def next_due(self, after: int) -> int | None:
+        """The next time later than ``after`` at which time alone changes a decision."""
+        return next_due(self.config.state, self.index, self.ledger, after)
 
     def snapshot(self, queue: str, now: int) -> QueueSnapshot | None:
         return snapshot(self.config.state, self.index, self.ledger, queue, now)

@@ -186,6 +186,12 @@ class JobIndex:
                 return
             yield job
 
+    def next_deadline(self) -> int | None:
+        """The earliest attempt deadline of a dispatched job, if any has one."""
+        for job in self._deadlines:
+            return _deadline(job)
+        return None
+
     def last_left_at(self, queue: str) -> int | None:
         """When a RUNNABLE job last left the queue's lanes (dispatched or removed), if known."""
         return self._last_left.get(queue)

@@ -78,6 +78,10 @@ class UsageLedger:
             if not self._expired(queue, entry, now):
                 yield share
 
+    def next_expiry(self) -> int | None:
+        """When the next idle share may be forgotten (a pass may then reserve differently)."""
+        return self._idle[0][0] if self._idle else None
+
     def prune(self, now: int) -> None:
         """Forget shares idle for a whole window; start and stop call this for you."""
         idle = self._idle
