@@ -11,12 +11,12 @@ import asyncio
 import itertools
 import json
 from collections.abc import Awaitable
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
 from batchd.api import app as _app  # noqa: F401  (registers every operation)
 from batchd.backends.fake import FakeBackend
+from batchd.clock import VirtualClock
 from batchd.domain.arns import Arns
 from batchd.operations.context import Context, Limits
 from batchd.operations.registry import HANDLERS
@@ -32,15 +32,11 @@ T = TypeVar("T")
 START_MS = 1_700_000_000_000
 
 
-class ManualClock:
+class ManualClock(VirtualClock):
+    """batchd's virtual clock, starting at ``START_MS``; scenarios move ``now`` by hand."""
+
     def __init__(self, now_ms: int = START_MS) -> None:
-        self.now = now_ms
-
-    def now_ms(self) -> int:
-        return self.now
-
-    def now_utc(self) -> datetime:
-        return datetime.fromtimestamp(self.now / 1000, UTC)
+        super().__init__(now_ms)
 
 
 class CountingIds:
