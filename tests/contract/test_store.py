@@ -572,23 +572,28 @@ def test_training_jobs_are_saved_with_their_jobs_and_paged_newest_first(db_url: 
     run(db_url, scenario)
 
 
-def test_mail_is_taken_oldest_first_and_only_once(db_url: str) -> None:
+def test_mail_is_read_oldest_first_and_stays_until_its_effect_is_saved(db_url: str) -> None:
     async def scenario(store: Store) -> None:
-        assert await store.mailbox.take() == []
+        assert await store.mailbox.read() == []
         await store.mailbox.post(MailKind.TERMINATE, "j1", {"reason": "stop, \u00e9"})
         await store.mailbox.post(MailKind.RELOAD, None, {})
         await store.mailbox.post(MailKind.UPDATE, "j2", {"priority": 3, "tags": {"a": "b"}})
-        first = await store.mailbox.take(limit=2)
+        first = await store.mailbox.read(limit=2)
         assert [(m.kind, m.job_id, m.body) for m in first] == [
             (MailKind.TERMINATE, "j1", {"reason": "stop, \u00e9"}),
             (MailKind.RELOAD, None, {}),
         ]
         assert first[0].id < first[1].id
-        rest = await store.mailbox.take()
+        assert all(isinstance(m, Mail) for m in first)
+        # Read again by a leader that did not apply it: still there
+        assert await store.mailbox.read(limit=2) == first
+        # Removed only by the write that commits its effect
+        await store.job_writes.save([], done_mail=[m.id for m in first])
+        rest = await store.mailbox.read()
         assert [(m.kind, m.job_id, m.body) for m in rest] == [
             (MailKind.UPDATE, "j2", {"priority": 3, "tags": {"a": "b"}})
         ]
-        assert all(isinstance(m, Mail) for m in first + rest)
-        assert await store.mailbox.take() == []
+        await store.job_writes.save([], done_mail=[rest[0].id, rest[0].id])
+        assert await store.mailbox.read() == []
 
     run(db_url, scenario)

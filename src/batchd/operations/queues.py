@@ -11,7 +11,6 @@ from batchd.domain.resources import (
     JobQueue,
     JobStateTimeLimitAction,
     PolicyKind,
-    QuotaShare,
     ResourceState,
     SchedulingPolicy,
     ServiceEnvironment,
@@ -215,9 +214,7 @@ async def delete(ctx: Context, params: Params) -> Any:
     name = queue.job_queue_name
     if queue.state != ResourceState.DISABLED:
         raise Conflict(f"Job queue {name} must be DISABLED before it can be deleted")
-    for _, share in await ctx.store.resources.list(QuotaShare, prefix=f"{name}/"):
-        await ctx.store.resources.delete(QuotaShare, f"{name}/{share.quota_share_name}")
-    await ctx.store.resources.delete(JobQueue, name)
+    await ctx.store.resources.delete_queue(name)
     await ctx.control.terminate_queued("Job queue deleted", name)
     await ctx.store.job_writes.retire_queue(name, f"#deleted-{ctx.clock.now_ms()}")
     await ctx.control.configuration_changed()

@@ -112,7 +112,9 @@ class Core:
         """Write what changed in one transaction; False when there was nothing to write."""
         commit = self.jobs.take_commit()
         if commit:
-            await self.store.job_writes.save(commit.changed, commit.trained, commit.admitted)
+            await self.store.job_writes.save(
+                commit.changed, commit.trained, commit.admitted, commit.done_mail
+            )
         return bool(commit)
 
     # -- attempts ----------------------------------------------------------------------------

@@ -56,8 +56,7 @@ class Cycle:
             return
         self._ingested_at = now
         store, jobs = self.core.store, self.core.jobs
-        for mail in await store.mailbox.take():
-            await control.apply(self.core, mail)
+        await control.apply_all(self.core, await store.mailbox.read())
         # Most SUBMITTED jobs were accepted here and are already pending: read whole only
         # the ones another replica accepted.
         ids = await store.job_reads.submitted_ids()

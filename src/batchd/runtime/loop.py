@@ -184,9 +184,16 @@ class Runtime:
     async def terminate_queued(
         self, reason: str, queue: str, quota_share: str | None = None
     ) -> None:
-        """End every job of a deleted queue or quota share (spec §12 #26)."""
-        for job_id in await self.core.store.job_reads.active_ids(queue, quota_share):
-            await self.terminate(job_id, reason)
+        """End every job of a deleted queue or quota share (spec §12 #26), in one commit."""
+        job_ids = await self.core.store.job_reads.active_ids(queue, quota_share)
+        if not self.leading:
+            await self.core.store.mailbox.post_many(
+                MailKind.TERMINATE, [(job_id, {"reason": reason}) for job_id in job_ids]
+            )
+            return
+        async with self._lock:
+            await control.terminate_many(self.core, job_ids, reason)
+        self.wake()
 
     async def snapshot(self, queue: JobQueue) -> QueueSnapshot | None:
         core, name = self.core, queue.job_queue_name

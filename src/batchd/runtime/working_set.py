@@ -27,9 +27,10 @@ class Commit:
     changed: list[ServiceJob]
     trained: list[TrainingJob]
     admitted: list[str]
+    done_mail: list[int]
 
     def __bool__(self) -> bool:
-        return bool(self.changed or self.trained or self.admitted)
+        return bool(self.changed or self.trained or self.admitted or self.done_mail)
 
 
 class WorkingSet:
@@ -40,6 +41,7 @@ class WorkingSet:
         self._changed: set[str] = set()
         self._transient: set[str] = set()  # held only until the next commit
         self._admitted: list[str] = []
+        self._done_mail: list[int] = []
         self._records: dict[str, TrainingJob] = {}  # training jobs in flight
         self._unsaved: dict[str, TrainingJob] = {}
 
@@ -50,6 +52,7 @@ class WorkingSet:
         self._changed.clear()
         self._transient.clear()
         self._admitted.clear()
+        self._done_mail.clear()
 
     # -- jobs ------------------------------------------------------------------------------
 
@@ -125,14 +128,22 @@ class WorkingSet:
 
     # -- committing --------------------------------------------------------------------------
 
+    def done_with(self, mail_id: int) -> None:
+        """A follower's request whose effect the next commit writes: removed with it."""
+        self._done_mail.append(mail_id)
+
     def take_commit(self) -> Commit:
         """What to write now; jobs with nothing in flight are let go once it is written."""
         commit = Commit(
-            [self._jobs[j] for j in self._changed], list(self._unsaved.values()), self._admitted
+            [self._jobs[j] for j in self._changed],
+            list(self._unsaved.values()),
+            self._admitted,
+            self._done_mail,
         )
         self._changed.clear()
         self._unsaved.clear()
         self._admitted = []
+        self._done_mail = []
         for job_id in self._transient:
             job = self._jobs.get(job_id)
             if job is not None and job.current is None:

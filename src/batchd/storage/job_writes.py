@@ -15,6 +15,7 @@ from batchd.storage.batching import Batcher
 from batchd.storage.cache import TtlCache
 from batchd.storage.database import Database
 from batchd.storage.dialects import insert_new_rows
+from batchd.storage.mailbox import remove_mail
 from batchd.storage.rows import dump, job_row, jobs_in
 from batchd.storage.schema import jobs
 from batchd.storage.training_jobs import save_training_jobs, training_row
@@ -99,14 +100,17 @@ class JobWrites:
         changed: Sequence[ServiceJob],
         trained: Sequence[TrainingJob] = (),
         admitted: Sequence[str] = (),
+        done_mail: Sequence[int] = (),
     ) -> None:
         """Write jobs' new state, their training jobs and admissions, in one transaction.
 
         ``admitted`` jobs only move from SUBMITTED to RUNNABLE: one statement for all of them.
+        ``done_mail``: follower requests whose effect this is, removed in the same transaction
+        so that a request is never lost between being read and taking effect.
         """
-        if not changed and not trained and not admitted:
+        if not changed and not trained and not admitted and not done_mail:
             return
-        if not changed and not trained:
+        if not changed and not trained and not done_mail:
             await self._submits.submit(_Admission(list(admitted)))
             return
         admitted = list(admitted)
@@ -121,6 +125,8 @@ class JobWrites:
                 conn.execute(_UPDATE_JOB, changes)
             if training_rows:
                 save_training_jobs(conn, training_rows)
+            if done_mail:
+                remove_mail(conn, done_mail)
 
         await self._db.write(work)
 

@@ -3,17 +3,18 @@
 from __future__ import annotations
 
 import enum
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import delete, insert, select
-from sqlalchemy.engine import Connection, Row
+from sqlalchemy.engine import Connection
 
 from batchd import jsontext
 from batchd.storage.database import Database
 from batchd.storage.schema import job_requests
 
-__all__ = ["Mail", "MailKind", "Mailbox"]
+__all__ = ["Mail", "MailKind", "Mailbox", "remove_mail"]
 
 
 class MailKind(enum.StrEnum):
@@ -41,23 +42,30 @@ class Mailbox:
         )
         await self._db.write(lambda conn: conn.execute(stmt))
 
-    async def take(self, limit: int = 1000) -> list[Mail]:
-        """The oldest mail, removed as it is read (the leader applies it at once)."""
-        probe = select(job_requests.c.id).limit(1)
-        # Usually there is none: find that out without taking the write lock.
-        if await self._db.read(lambda conn: conn.execute(probe).first()) is None:
-            return []
+    async def post_many(
+        self, kind: MailKind, items: Sequence[tuple[str | None, dict[str, Any]]]
+    ) -> None:
+        """Several requests of one kind in one transaction."""
+        rows = [
+            {"kind": kind.value, "job_id": job_id, "body": jsontext.dumps_text(body)}
+            for job_id, body in items
+        ]
+        if rows:
+            await self._db.write(lambda conn: conn.execute(insert(job_requests), rows))
 
-        def work(conn: Connection) -> list[Row[Any]]:
-            stmt = select(job_requests).order_by(job_requests.c.id).limit(limit)
-            rows = conn.execute(stmt).all()
-            if rows:  # exactly the rows read: ids can commit out of order on PostgreSQL
-                conn.execute(
-                    delete(job_requests).where(job_requests.c.id.in_([r.id for r in rows]))
-                )
-            return list(rows)
-
-        rows = await self._db.write(work)
+    async def read(self, limit: int = 1000) -> list[Mail]:
+        """The oldest mail, left in place: the leader removes each request in the transaction
+        that commits its effect (``JobWrites.save(done_mail=...)``), so one that was read by a
+        leader that died before applying it is read again by the next."""
+        stmt = select(job_requests).order_by(job_requests.c.id).limit(limit)
+        rows = await self._db.read(lambda conn: conn.execute(stmt).all())
         return [
             Mail(row.id, MailKind(row.kind), row.job_id, jsontext.loads(row.body)) for row in rows
         ]
+
+
+def remove_mail(conn: Connection, ids: Sequence[int]) -> None:
+    """Within a write transaction: the requests whose effect it commits."""
+    for start in range(0, len(ids), 500):
+        chunk = list(ids[start : start + 500])
+        conn.execute(delete(job_requests).where(job_requests.c.id.in_(chunk)))

@@ -131,6 +131,24 @@ class Resources:
         result: R | None = await self._write(cls, name, work)
         return result
 
+    async def delete_queue(self, name: str) -> None:
+        """A job queue and its quota shares, in one transaction."""
+        queue = (resources.c.kind == KINDS[JobQueue]) & (resources.c.name == name)
+        shares = (resources.c.kind == KINDS[QuotaShare]) & resources.c.name.startswith(
+            f"{name}/", autoescape=True
+        )
+
+        def work(conn: Connection) -> list[str]:
+            found = list(conn.execute(select(resources.c.name).where(shares)).scalars())
+            conn.execute(delete(resources).where(queue | shares))
+            return found
+
+        try:
+            for share in await self._db.write(work):
+                self.cache.forget((KINDS[QuotaShare], share))
+        finally:
+            self.cache.forget((KINDS[JobQueue], name))
+
     async def delete(self, cls: type[R], name: str) -> None:
         stmt = delete(resources).where(resources.c.kind == KINDS[cls], resources.c.name == name)
         await self._write(cls, name, lambda conn: conn.execute(stmt))
