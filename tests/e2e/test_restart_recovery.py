@@ -8,8 +8,9 @@ their process group and one in a session of their own), fake jobs are RUNNING, a
 just-submitted jobs is wherever it is. Then it is restarted on the same data directory and
 database, without the hanging endpoint and runtime, and the test checks that:
 
-- every job ends correctly: attempts=1 jobs FAILED with the lost reason, the others retried
-  and SUCCEEDED (the scripts are short the second time), the queued job ran when a slot freed;
+- every job ends correctly: local attempts=1 jobs FAILED with the lost reason, the others
+  retried and SUCCEEDED (the scripts are short the second time); fake jobs were adopted and
+  SUCCEEDED on their first attempt; the queued job ran when a slot freed;
 - no process from before the kill is alive afterwards (pid and start time checked);
 - capacity 2 is never exceeded, neither in ``GetJobQueueSnapshot`` nor in live processes,
   while the old processes are stopped and the retries run; nothing is held at the end.
@@ -274,8 +275,8 @@ def first_run(server: ServerProcess, workdir: Path) -> tuple[dict[str, str], dic
         before = {label: status(label) for label in ids}
 
         # Fake jobs end on their own: submit them together, kill as soon as they are RUNNING.
-        # attempts=1 never reruns, so it may be long; the others rerun their full duration.
-        faked("fake-once", "fake-wide", 1, 60)
+        # The restarted server adopts them: they end when they would have ended.
+        faked("fake-once", "fake-wide", 1, 8)
         faked("fake-retry", "fake-wide", 2, 3)
         for i in (1, 2, 3):
             faked(f"ftight-{i}", "fake-tight", 2, 3)
@@ -341,7 +342,8 @@ def test_jobs_in_flight_recover_after_sigkill(db_url: str, workdir: Path) -> Non
     server.start()
     try:
         ended, peak = recover(server, ids)
-        assert peak["local-tight"] == 2 and peak["fake-tight"] == 2, peak  # never above
+        # Never above 2 (adopted fake jobs may end at once, so 2 need not be reached again)
+        assert peak["local-tight"] == 2 and 1 <= peak["fake-tight"] <= 2, peak
         assert 1 <= peak["processes"] <= 2, peak
         assert not [p for p in old if alive(*p)], "a process from before the kill survived"
         assert job_processes(jobs_dir) == [], "a process of some attempt is still running"
@@ -360,20 +362,19 @@ def test_jobs_in_flight_recover_after_sigkill(db_url: str, workdir: Path) -> Non
         assert reason.startswith(SAGEMAKER_LOST) and LOST in reason and detail in reason
 
     # attempts=1: FAILED with the clear reason, which the attempt carries too.
-    for label in ("scheduled", "running-once", "fake-once"):
+    for label in ("scheduled", "running-once"):
         assert outcome(label) == ("FAILED", 1), ended[label]
         assert ended[label]["statusReason"] == ended[label]["attempts"][0]["statusReason"]
     lost_first("scheduled", "(it had not started any process yet)")
     lost_first("running-once", "(3 leftover processes were stopped)")
-    lost_first("fake-once")
     # attempts=2: the lost attempt is retried and the retry succeeds.
     for label in ("starting", "running-retry", "tight-1", "tight-2"):
         assert outcome(label) == ("SUCCEEDED", 2), ended[label]
         lost_first(label)
+    # Fake training jobs outlive the server (as Kubernetes pods would): adopted, not lost.
     ran = [t for t in ("ftight-1", "ftight-2", "ftight-3") if before[t] == "RUNNING"]
-    for label in ("fake-retry", *ran):
-        assert outcome(label) == ("SUCCEEDED", 2), ended[label]
-        lost_first(label)
+    for label in ("fake-once", "fake-retry", *ran):
+        assert outcome(label) == ("SUCCEEDED", 1), ended[label]
     lost_first("starting", "(it had not started any process yet)")
     lost_first("running-retry", "(3 leftover processes were stopped)")
     # The queued jobs ran once a slot freed; the burst ended well wherever it was caught.

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
 __all__ = [
+    "Adopting",
     "Backend",
     "LaunchError",
     "LaunchSpec",
@@ -147,3 +148,12 @@ class Scheduled(Protocol):
 
     def next_due(self, after: int) -> int | None:
         """The earliest time (epoch ms) later than ``after`` at which a job moves on."""
+
+
+@runtime_checkable
+class Adopting(Protocol):
+    """A backend whose training jobs outlive the process that started them (the fake one;
+    Kubernetes), so a new leader takes them over instead of reporting them lost."""
+
+    async def adopt(self, spec: LaunchSpec, scheduled_at: int, started_at: int | None) -> None:
+        """Go on reporting on the training job ``spec`` names as if this process started it."""

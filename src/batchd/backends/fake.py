@@ -10,6 +10,7 @@ before it ends. It is for tests, demos and simulations; the jobs exist only in m
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import heapq
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -133,6 +134,22 @@ class FakeBackend:
 
     async def read_log(self, training_job_name: str, host: str, offset: int, limit: int) -> bytes:
         return b""
+
+    async def adopt(self, spec: LaunchSpec, scheduled_at: int, started_at: int | None) -> None:
+        """A training job that another replica, or an earlier run, started: it goes on from
+        where it was, ending when it would have ended."""
+        name = spec.training_job_name
+        if name in self._jobs:
+            return
+        with contextlib.suppress(LaunchError):  # it could not have been running
+            await self.start(spec)
+        job = self._jobs.get(name)
+        if job is None:
+            return
+        job.started_ms = scheduled_at
+        if started_at is not None:
+            job.phase = TrainingPhase.TRAINING
+            heapq.heappush(self._ends, (job.started_ms + job.duration_ms, name))
 
     async def close(self) -> None:
         for timer in self._timers:

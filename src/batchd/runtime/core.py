@@ -11,7 +11,7 @@ import logging
 import re
 from collections.abc import Mapping, Sequence
 
-from batchd.backends.base import Backend, LaunchSpec, Progress, TrainingPhase
+from batchd.backends.base import Adopting, Backend, LaunchSpec, Progress, TrainingPhase
 from batchd.clock import Clock, Ids
 from batchd.domain.arns import Arns
 from batchd.domain.jobs import CurrentAttempt, ServiceJob
@@ -82,6 +82,16 @@ class Core:
                 self.jobs.track_training_job(
                     record or training.created(job, job.current.scheduled_at)
                 )
+                await self._adopt(job)
+
+    async def _adopt(self, job: ServiceJob) -> None:
+        """Take over a training job in flight, where its backend can; elsewhere the next poll
+        reports it lost and it is retried (a local process belongs to the host that ran it)."""
+        assert job.current is not None
+        backend = self.backends.get(job.current.backend)
+        if isinstance(backend, Adopting):
+            current = job.current
+            await backend.adopt(self.launch_spec(job), current.scheduled_at, current.started_at)
 
     async def held_or_stored(self, job_id: str) -> ServiceJob | None:
         job = self.jobs.get(job_id)
@@ -113,7 +123,11 @@ class Core:
         commit = self.jobs.take_commit()
         if commit:
             await self.store.job_writes.save(
-                commit.changed, commit.trained, commit.admitted, commit.done_mail
+                commit.changed,
+                commit.trained,
+                commit.admitted,
+                commit.done_mail,
+                epoch=self.store.lease.epoch,
             )
         return bool(commit)
 

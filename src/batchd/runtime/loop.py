@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 
 from batchd.backends.base import Backend, Scheduled
 from batchd.clock import Clock, Ids
@@ -25,6 +25,7 @@ from batchd.runtime.core import Core
 from batchd.runtime.cycle import Cycle
 from batchd.runtime.planning import Planning
 from batchd.scheduling.queue_view import QueueSnapshot
+from batchd.storage.lease import Deposed
 from batchd.storage.mailbox import MailKind
 from batchd.storage.store import Store
 
@@ -74,13 +75,35 @@ class Runtime:
             self._task = asyncio.create_task(self._run(), name="batchd-runtime")
 
     async def _follow_or_lead(self) -> None:
-        leading = await self.core.store.lease.hold()
+        leading = await self.core.store.lease.hold(self.core.clock.now_ms())
         if leading and not self.leading:
             async with self._lock:
-                await self.core.rebuild()
+                await self.core.rebuild()  # a new leader starts from the database
         elif not leading and self.leading:
             log.warning("no longer the scheduling leader; another replica schedules now")
+            self.core.jobs.clear()
         self.leading = leading
+
+    async def _step_down(self, err: Deposed) -> None:
+        """A fenced write found another leader: stop scheduling and acting on backends."""
+        log.warning("%s", err)
+        self.leading = False
+        self.core.jobs.clear()
+        await self.core.store.lease.release()
+
+    async def _as_leader(self, work: Callable[[], Awaitable[None]]) -> bool:
+        """Run ``work`` under the lock if this replica leads; False when it does not, or found
+        out from a fenced write that it no longer does (nothing of ``work`` was written)."""
+        if not self.leading:
+            return False
+        try:
+            async with self._lock:
+                await work()
+        except Deposed as err:
+            await self._step_down(err)
+            return False
+        self.wake()
+        return True
 
     async def close(self) -> None:
         if self._task is not None:
@@ -103,6 +126,8 @@ class Runtime:
                 await self._follow_or_lead()
                 if self.leading:
                     await self.tick(self.core.clock.now_ms())
+            except Deposed as err:
+                await self._step_down(err)
             except Exception:  # keep scheduling; the next tick starts from durable state
                 log.exception("scheduling cycle failed; rebuilding state from the database")
                 await asyncio.sleep(self.tick_seconds)
@@ -142,58 +167,44 @@ class Runtime:
         return self.core.jobs.submitted.count(queue) if self.leading else None
 
     async def terminate(self, job_id: str, reason: str) -> None:
-        if not self.leading:
+        if not await self._as_leader(lambda: control.terminate(self.core, job_id, reason)):
             await self.core.store.mailbox.post(MailKind.TERMINATE, job_id, {"reason": reason})
-            return
-        async with self._lock:
-            await control.terminate(self.core, job_id, reason)
-        self.wake()
 
     async def stop_training_job(self, name: str) -> None:
-        if not self.leading:
+        if not await self._as_leader(lambda: control.stop_training_job(self.core, name)):
             await self.core.store.mailbox.post(MailKind.STOP, None, {"name": name})
-            return
-        async with self._lock:
-            await control.stop_training_job(self.core, name)
-        self.wake()
 
     async def update(self, job_id: str, change: Callable[[ServiceJob], ServiceJob]) -> ServiceJob:
-        if not self.leading:
-            # Validate against the stored job here; the leader applies the change.
-            job = await self.core.store.job_reads.get(job_id)
-            if job is None:
-                raise NotFound(f"Service job {job_id} not found")
-            new = change(job)
-            fields = control.forwardable(job, new)
-            if fields:
-                await self.core.store.mailbox.post(MailKind.UPDATE, job_id, fields)
-            return new
-        async with self._lock:
-            new = await control.update(self.core, job_id, change)
-        self.wake()
+        updated: list[ServiceJob] = []
+
+        async def work() -> None:
+            updated.append(await control.update(self.core, job_id, change))
+
+        if await self._as_leader(work):
+            return updated[0]
+        # Validate against the stored job here; the leader applies the change.
+        job = await self.core.store.job_reads.get(job_id)
+        if job is None:
+            raise NotFound(f"Service job {job_id} not found")
+        new = change(job)
+        fields = control.forwardable(job, new)
+        if fields:
+            await self.core.store.mailbox.post(MailKind.UPDATE, job_id, fields)
         return new
 
     async def configuration_changed(self) -> None:
-        if not self.leading:
+        if not await self._as_leader(self.core.reload):
             await self.core.store.mailbox.post(MailKind.RELOAD, None, {})
-            return
-        async with self._lock:
-            await self.core.reload()
-        self.wake()
 
     async def terminate_queued(
         self, reason: str, queue: str, quota_share: str | None = None
     ) -> None:
         """End every job of a deleted queue or quota share (spec §12 #26), in one commit."""
         job_ids = await self.core.store.job_reads.active_ids(queue, quota_share)
-        if not self.leading:
+        if not await self._as_leader(lambda: control.terminate_many(self.core, job_ids, reason)):
             await self.core.store.mailbox.post_many(
                 MailKind.TERMINATE, [(job_id, {"reason": reason}) for job_id in job_ids]
             )
-            return
-        async with self._lock:
-            await control.terminate_many(self.core, job_ids, reason)
-        self.wake()
 
     async def snapshot(self, queue: JobQueue) -> QueueSnapshot | None:
         core, name = self.core, queue.job_queue_name

@@ -15,6 +15,7 @@ from batchd.storage.batching import Batcher
 from batchd.storage.cache import TtlCache
 from batchd.storage.database import Database
 from batchd.storage.dialects import insert_new_rows
+from batchd.storage.lease import check
 from batchd.storage.mailbox import remove_mail
 from batchd.storage.rows import dump, job_row, jobs_in
 from batchd.storage.schema import jobs
@@ -101,16 +102,20 @@ class JobWrites:
         trained: Sequence[TrainingJob] = (),
         admitted: Sequence[str] = (),
         done_mail: Sequence[int] = (),
+        epoch: int | None = None,
     ) -> None:
         """Write jobs' new state, their training jobs and admissions, in one transaction.
 
         ``admitted`` jobs only move from SUBMITTED to RUNNABLE: one statement for all of them.
         ``done_mail``: follower requests whose effect this is, removed in the same transaction
-        so that a request is never lost between being read and taking effect.
+        so that a request is never lost between being read and taking effect. ``epoch``: the
+        scheduling leader's; the write lands only while it still leads (else ``Deposed``).
         """
         if not changed and not trained and not admitted and not done_mail:
             return
         if not changed and not trained and not done_mail:
+            # Admissions only flip SUBMITTED to RUNNABLE, which any leader would do: they ride
+            # along with submits, unfenced.
             await self._submits.submit(_Admission(list(admitted)))
             return
         admitted = list(admitted)
@@ -120,6 +125,8 @@ class JobWrites:
         training_rows = [training_row(r) for r in trained]
 
         def work(conn: Connection) -> None:
+            if epoch is not None:
+                check(conn, epoch)
             _admit(conn, admitted)
             if changes:  # one executemany, not a statement per job
                 conn.execute(_UPDATE_JOB, changes)

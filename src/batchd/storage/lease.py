@@ -1,9 +1,15 @@
-"""Who schedules: one leader per database.
+"""Who schedules: one leader per database, fenced by an epoch.
 
 On PostgreSQL the leader holds a session advisory lock on a connection of its own; if the
 process dies the connection drops and the lock with it, so another replica takes over. On
 SQLite (several worker processes of one server) it holds an exclusive ``flock`` on a file
 beside the database, which the kernel releases when the process dies.
+
+A lock alone does not stop a leader that lost it without noticing (a cut or stalled lock
+connection) from writing until its next check. So each new leader raises the epoch in the
+``leadership`` row, and every scheduling write checks, in its own transaction, that the epoch
+is still the writer's (``check``): a deposed leader's write fails with ``Deposed`` instead of
+landing, and on PostgreSQL the row lock orders it before or after the next leader's claim.
 """
 
 from __future__ import annotations
@@ -12,20 +18,58 @@ import contextlib
 import fcntl
 import logging
 import os
+import socket
 from pathlib import Path
 
-from sqlalchemy import text
+from sqlalchemy import insert, select, text, update
+from sqlalchemy.engine import Connection
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from batchd.storage.database import Database, PostgresDatabase, SqliteDatabase
+from batchd.storage.schema import leadership
 
-__all__ = ["Lease"]
+__all__ = ["Deposed", "Lease", "check"]
 
 log = logging.getLogger("batchd.lease")
 
 # An arbitrary constant that names batchd's scheduler lock within the database.
 _LOCK_KEY = 0x6261_7463_6864  # "batchd"
+
+
+class Deposed(Exception):
+    """Another replica became the leader: this one's scheduling write did not land."""
+
+    def __init__(self, mine: int, current: int | None) -> None:
+        super().__init__(
+            f"another replica leads now (epoch {current}, this one's was {mine}); "
+            "this replica stops scheduling"
+        )
+        self.mine = mine
+        self.current = current
+
+
+def check(conn: Connection, epoch: int) -> None:
+    """Within a write transaction: raise ``Deposed`` unless ``epoch`` still leads. The row is
+    share-locked, so a new leader's claim waits for this transaction to end."""
+    stmt = select(leadership.c.epoch).where(leadership.c.id == 1).with_for_update(read=True)
+    current = conn.execute(stmt).scalar_one_or_none()
+    if current != epoch:
+        raise Deposed(epoch, current)
+
+
+def _claim(conn: Connection, holder: str, now_ms: int) -> tuple[int, int]:
+    """Raise the epoch for a new leader: (epoch, since)."""
+    row = conn.execute(
+        select(leadership.c.epoch).where(leadership.c.id == 1).with_for_update()
+    ).scalar_one_or_none()
+    epoch = (row or 0) + 1
+    values = {"epoch": epoch, "holder": holder, "since": now_ms}
+    if row is None:
+        conn.execute(insert(leadership).values(id=1, **values))
+    else:
+        conn.execute(update(leadership).where(leadership.c.id == 1).values(**values))
+    return epoch, now_ms
 
 
 class Lease:
@@ -36,9 +80,27 @@ class Lease:
         self._lock_file: Path | None = None
         if isinstance(db, SqliteDatabase):
             self._lock_file = Path(f"{db.path}.lease")
+        self.holder = f"{socket.gethostname()}:{os.getpid()}"
+        # The epoch this process leads in, and since when (epoch ms); None while following.
+        self.epoch: int | None = None
+        self.since: int | None = None
 
-    async def hold(self) -> bool:
-        """True while this process is the leader; tries to become it when it is not."""
+    async def hold(self, now_ms: int) -> bool:
+        """True while this process is the leader; tries to become it when it is not, and
+        then raises the epoch (``now_ms`` is when it began to lead)."""
+        had = self.epoch is not None
+        held = await self._hold_lock()
+        if held and not had:
+            try:
+                self.epoch, self.since = await self._db.write(
+                    lambda conn: _claim(conn, self.holder, now_ms)
+                )
+            except Exception:
+                await self.release()
+                raise
+        return held
+
+    async def _hold_lock(self) -> bool:
         if self._lock_file is not None:
             return self._hold_file()
         try:
@@ -77,10 +139,15 @@ class Lease:
         return True
 
     async def release(self) -> None:
+        self.epoch = self.since = None
         fd, self._fd = self._fd, None
         if fd is not None:
             os.close(fd)  # closing the descriptor drops the flock
         conn, self._conn = self._conn, None
         if conn is not None:
+            with contextlib.suppress(Exception):
+                # The connection goes back to a pool: a session lock would go with it.
+                await conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": _LOCK_KEY})
+                await conn.commit()
             with contextlib.suppress(Exception):
                 await conn.close()

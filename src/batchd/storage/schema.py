@@ -75,3 +75,13 @@ job_requests = Table(
     Column("kind", String(16), nullable=False),
     Column("body", Text, nullable=False),
 )
+
+# One row (id 1): who leads, since when, and the epoch every scheduling write is fenced by.
+leadership = Table(
+    "leadership",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=False),
+    Column("epoch", BigInteger, nullable=False),
+    Column("holder", String(255), nullable=False),
+    Column("since", BigInteger, nullable=False),
+)
