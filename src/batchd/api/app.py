@@ -17,6 +17,7 @@ from collections.abc import Awaitable, Callable, Mapping, MutableMapping
 from typing import Any
 from urllib.parse import parse_qsl
 
+from batchd import jsontext
 from batchd.api.auth import AuthFailure, SigV4Verifier
 from batchd.api.logs import read_logs
 from batchd.api.requests import ClientDisconnected, Receive, TooLarge, parse_params, read_body
@@ -32,6 +33,7 @@ from batchd.operations import (  # noqa: F401  (registers the handlers)
     tags,
 )
 from batchd.operations.context import Context
+from batchd.operations.health import health
 from batchd.operations.registry import HANDLERS
 from batchd.protocol.errors import WireError, wire_error
 from batchd.protocol.model import Router, router, service_model
@@ -53,6 +55,7 @@ _ALLOW_ALL = b"GET, POST, PUT, DELETE, PATCH, HEAD, OPTIONS"
 _LOGS_METHODS = frozenset({"GET", "HEAD"})
 _MAX_BODY = max([DEFAULT_BODY_LIMIT, *BODY_LIMITS.values()])
 _LOGS_PREFIX = "/batchd/"
+_HEALTH = "/batchd/v1/health"
 _LOGS = re.compile(r"^/batchd/v1/jobs/(?P<job>[^/]+)/logs$")
 
 _JSON = b"application/json"
@@ -194,6 +197,9 @@ class BatchdApp:
             raw_path = path.replace("?", "%3F").replace("#", "%23").replace("\\", "%5C")
         # ASGI header names are lower-case already; the first of a repeated header wins.
         headers: dict[bytes, bytes] = dict(reversed(list(scope["headers"])))
+        if raw_path == _HEALTH and method in _LOGS_METHODS:
+            await self._health(send, request_id)
+            return
         # Matched on the raw path: a job ARN arrives with its slashes encoded as %2F.
         logs = _LOGS.match(raw_path) if raw_path.startswith(_LOGS_PREFIX) else None
         if logs is not None and method in _LOGS_METHODS:
@@ -235,6 +241,14 @@ class BatchdApp:
         if self.api is None:
             raise RuntimeError("batchd has not started: the server must run the ASGI lifespan")
         return self.api
+
+    async def _health(self, send: Send, request_id: str) -> None:
+        """``GET /batchd/v1/health``: this replica is up; whether it schedules, since when,
+        and on which database. Open without signing, for load balancers."""
+        if self.api is None:
+            await _respond(send, 503, b'{"status":"starting"}', request_id, None)
+            return
+        await _respond(send, 200, jsontext.dumps(health(self.api.ctx)), request_id, None)
 
     async def _logs(
         self,

@@ -22,6 +22,7 @@ from batchd.runtime import training
 from batchd.runtime.configuration import load_configuration
 from batchd.runtime.planning import Planning
 from batchd.runtime.working_set import WorkingSet
+from batchd.storage.lease import Deposed
 from batchd.storage.store import Store
 
 __all__ = ["Core", "training_job_name"]
@@ -122,12 +123,15 @@ class Core:
         """Write what changed in one transaction; False when there was nothing to write."""
         commit = self.jobs.take_commit()
         if commit:
+            epoch = self.store.lease.epoch
+            if epoch is None:  # the lease went since this replica last looked: write nothing
+                raise Deposed(0, None)
             await self.store.job_writes.save(
                 commit.changed,
                 commit.trained,
                 commit.admitted,
                 commit.done_mail,
-                epoch=self.store.lease.epoch,
+                epoch=epoch,
             )
         return bool(commit)
 

@@ -72,10 +72,7 @@ def unavailable(url: str, err: BaseException) -> DatabaseUnavailable | None:
         seen = cause or seen.__cause__ or seen.__context__
     if seen is None:
         return None
-    try:
-        shown = make_url(url).render_as_string(hide_password=True)
-    except ArgumentError:
-        shown = url
+    shown = _shown(url)
     if url.startswith("sqlite"):
         hint = "Check --db (or --data-dir) and that its directory exists and is writable."
     else:
@@ -91,6 +88,8 @@ class Database:
     dialect: str
     # The engine whose events fire for writes (tests count commits on it).
     write_engine: Engine
+    # The URL it was opened with, password hidden: safe to show.
+    shown_url: str = ""
 
     async def read(self, work: Work[T]) -> T:
         raise NotImplementedError
@@ -109,6 +108,19 @@ class Database:
 
 def open_database(url: str) -> Database:
     """A Database for the URLs people write: ``sqlite:///path`` or ``postgresql://...``."""
+    db = _open(url)
+    db.shown_url = _shown(url)
+    return db
+
+
+def _shown(url: str) -> str:
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except ArgumentError:
+        return url
+
+
+def _open(url: str) -> Database:
     for prefix in ("sqlite:///", "sqlite+pysqlite:///", "sqlite+aiosqlite:///"):
         if url.startswith(prefix):
             return SqliteDatabase(Path(url[len(prefix) :]))
