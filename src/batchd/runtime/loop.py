@@ -57,6 +57,7 @@ class Runtime:
         self.ticks = 0
         # Only the leader schedules; other replicas serve the API and forward job changes.
         self.leading = False
+        store.lease.on_work = self.wake  # other replicas' submits and requests, at once
 
     @property
     def ids(self) -> Ids:

@@ -4,12 +4,24 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Table
+from sqlalchemy import Table, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 from sqlalchemy.sql.dml import Insert
 
-__all__ = ["insert_ignoring_conflicts", "insert_new_rows"]
+__all__ = ["WORK_CHANNEL", "insert_ignoring_conflicts", "insert_new_rows", "notify_work"]
+
+
+# What the scheduling leader listens on (PostgreSQL): new jobs or requests for it.
+WORK_CHANNEL = "batchd_work"
+_NOTIFY = text(f"NOTIFY {WORK_CHANNEL}")
+
+
+def notify_work(conn: Connection) -> None:
+    """Within a write transaction: wake the leader when it commits, wherever it runs. SQLite's
+    processes share one machine and poll each tick instead."""
+    if conn.dialect.name == "postgresql":
+        conn.execute(_NOTIFY)
 
 
 def insert_ignoring_conflicts(dialect: str, table: Table) -> Insert:

@@ -14,7 +14,7 @@ from batchd.domain.training import TrainingJob
 from batchd.storage.batching import Batcher
 from batchd.storage.cache import TtlCache
 from batchd.storage.database import Database
-from batchd.storage.dialects import insert_new_rows
+from batchd.storage.dialects import insert_new_rows, notify_work
 from batchd.storage.lease import check
 from batchd.storage.mailbox import remove_mail
 from batchd.storage.rows import dump, job_row, jobs_in
@@ -73,6 +73,8 @@ class JobWrites:
         def work(conn: Connection) -> tuple[dict[str, str], dict[str, ServiceJob]]:
             _admit(conn, admitted)
             inserted = insert_new_rows(conn, jobs, rows) if rows else 0
+            if inserted:
+                notify_work(conn)
             owners: dict[str, str] = {}
             # When every row went in, no token was taken before: nothing to look up.
             if tokens and inserted != len(rows):

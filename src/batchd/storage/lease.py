@@ -19,6 +19,7 @@ import fcntl
 import logging
 import os
 import socket
+from collections.abc import Callable
 from pathlib import Path
 
 from sqlalchemy import insert, select, text, update
@@ -27,6 +28,7 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from batchd.storage.database import Database, PostgresDatabase, SqliteDatabase
+from batchd.storage.dialects import WORK_CHANNEL
 from batchd.storage.schema import leadership
 
 __all__ = ["Deposed", "Lease", "check"]
@@ -84,6 +86,8 @@ class Lease:
         # The epoch this process leads in, and since when (epoch ms); None while following.
         self.epoch: int | None = None
         self.since: int | None = None
+        # Called when another replica commits work for the leader (PostgreSQL NOTIFY).
+        self.on_work: Callable[[], None] | None = None
 
     async def hold(self, now_ms: int) -> bool:
         """True while this process is the leader; tries to become it when it is not, and
@@ -106,6 +110,9 @@ class Lease:
         try:
             if self._conn is not None:
                 await self._conn.execute(text("SELECT 1"))
+                # Out of the transaction at once: PostgreSQL holds back notifications for a
+                # session inside one (and an idle transaction holds its snapshot).
+                await self._conn.commit()
                 return True
             assert isinstance(self._db, PostgresDatabase)
             conn = await self._db.engine.connect()
@@ -115,6 +122,7 @@ class Lease:
             await conn.commit()
             if got:
                 self._conn = conn
+                await self._listen(conn)
                 log.info("this replica is now the scheduling leader")
                 return True
             await conn.close()
@@ -123,6 +131,16 @@ class Lease:
             log.warning("lost the database connection that held the scheduler lease")
             await self.release()
             return False
+
+    async def _listen(self, conn: AsyncConnection) -> None:
+        """Hear other replicas' submits and requests on the lock's own connection."""
+        raw = (await conn.get_raw_connection()).driver_connection
+        if raw is not None:
+            await raw.add_listener(WORK_CHANNEL, self._heard)
+
+    def _heard(self, *_: object) -> None:
+        if self.on_work is not None:
+            self.on_work()
 
     def _hold_file(self) -> bool:
         if self._fd is not None:
@@ -146,8 +164,7 @@ class Lease:
         conn, self._conn = self._conn, None
         if conn is not None:
             with contextlib.suppress(Exception):
-                # The connection goes back to a pool: a session lock would go with it.
-                await conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": _LOCK_KEY})
-                await conn.commit()
+                # Not back to the pool: its session lock and listener would go with it.
+                await conn.invalidate()
             with contextlib.suppress(Exception):
                 await conn.close()

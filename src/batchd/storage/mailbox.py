@@ -12,6 +12,7 @@ from sqlalchemy.engine import Connection
 
 from batchd import jsontext
 from batchd.storage.database import Database
+from batchd.storage.dialects import notify_work
 from batchd.storage.schema import job_requests
 
 __all__ = ["Mail", "MailKind", "Mailbox", "remove_mail"]
@@ -40,7 +41,12 @@ class Mailbox:
         stmt = insert(job_requests).values(
             kind=kind.value, job_id=job_id, body=jsontext.dumps_text(body)
         )
-        await self._db.write(lambda conn: conn.execute(stmt))
+
+        def work(conn: Connection) -> None:
+            conn.execute(stmt)
+            notify_work(conn)
+
+        await self._db.write(work)
 
     async def post_many(
         self, kind: MailKind, items: Sequence[tuple[str | None, dict[str, Any]]]
@@ -50,8 +56,13 @@ class Mailbox:
             {"kind": kind.value, "job_id": job_id, "body": jsontext.dumps_text(body)}
             for job_id, body in items
         ]
+
+        def work(conn: Connection) -> None:
+            conn.execute(insert(job_requests), rows)
+            notify_work(conn)
+
         if rows:
-            await self._db.write(lambda conn: conn.execute(insert(job_requests), rows))
+            await self._db.write(work)
 
     async def read(self, limit: int = 1000) -> list[Mail]:
         """The oldest mail, left in place: the leader removes each request in the transaction
