@@ -35,7 +35,7 @@ class WaitFacts:
     head_reason: str | None = None  # that job's statusReason
     share: str | None = None  # shareIdentifier or quota share name
     demand: str = ""  # what the job asks for, e.g. "2 x ml.m5.large"
-    used: str = ""  # the environment's use against its limits, e.g. "3 of 4 NUM_INSTANCES"
+    used: str = ""  # the environment's use against its limits: "3 of 4 NUM_INSTANCES in use"
     # Whether the job, and the head of its queue, fit in the environment's free capacity now
     # (None: unknown). A head that does not fit is held without a statusReason, as in AWS.
     fits: bool | None = None
@@ -60,9 +60,13 @@ def _coded(facts: WaitFacts, code: str, reason: str, whose: str) -> Blocker:
     env = facts.environment or "its service environment"
     share = f"quota share {facts.share}" if facts.share else "its quota share"
     if code == BlockCode.INSUFFICIENT_CAPACITY:
-        used = f" ({facts.used} in use)" if facts.used else ""
+        used = f" ({facts.used})" if facts.used else ""
         needs = f"; {whose} needs {facts.demand}" if facts.demand else ""
-        return Blocker("capacity", f"No capacity: {env} is full{used}{needs}.")
+        return Blocker(
+            "capacity",
+            f"No capacity: {env} could not provide the instances{used}{needs}. The scheduler "
+            "retries at every cycle.",
+        )
     if code == BlockCode.ENVIRONMENT_MAX_RESOURCE:
         return Blocker(
             "environment-limit",

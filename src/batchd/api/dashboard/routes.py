@@ -32,6 +32,10 @@ _PAGES = re.compile(
     r"|signin|signout|static/[A-Za-z0-9_.-]+)$"
 )
 _FORM_LIMIT = 16 * 1024
+_READ_ONLY = (
+    "This dashboard is read-only: actions need SigV4 authentication on "
+    "(--access-keys-file) and a signed-in access key."
+)
 
 
 class Response:
@@ -125,7 +129,9 @@ class Dashboard:
         token = self.sessions.form_token(cookie or "") if self.sessions and user else None
         common = {"user": user, "now": ctx.clock.now_ms(), "token": token}
         if method == "POST":
-            assert self.sessions is not None and cookie is not None
+            if self.sessions is None or cookie is None:
+                body = render("error.html", status=403, message=_READ_ONLY, user=None)
+                return Response(body, 403)
             if not self.sessions.check_form(cookie, form.get("token")):
                 raise InvalidParameter("token: the form is stale; reload the page")
             return await _action(ctx, path, form)

@@ -1,0 +1,194 @@
+"""The dashboard's pages read as HTML from a real server backed by a real database."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.dashboard.helpers import page, row_ids, status, submit, texts
+from tests.support.builders import fifo_queue
+from tests.support.server import RunningServer, wait_for
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "headers", "media", "code"),
+    [
+        ("GET", "/", {"accept": "text/html"}, "text/html", 200),
+        ("GET", "/", {}, "application/json", 400),
+        (
+            "GET",
+            "/",
+            {"accept": "text/html", "x-amz-target": "SageMaker.ListTrainingJobs"},
+            "application/x-amz-json-1.1",
+            400,
+        ),
+        ("GET", "/static/htmx.min.js", {}, "text/javascript", 200),
+        ("GET", "/static/nothing.js", {}, "text/plain", 404),
+        ("GET", "/v1/nothing", {"accept": "text/html"}, "application/json", 400),
+    ],
+    ids=["browser root", "api root", "sagemaker target", "htmx", "no such file", "api path"],
+)
+def test_browsers_get_the_dashboard_and_api_clients_the_api(
+    server: RunningServer, method: str, path: str, headers: dict[str, str], media: str, code: int
+) -> None:
+    response = httpx.request(method, server.url + path, headers=headers)
+    assert (response.status_code, response.headers["content-type"].split(";")[0]) == (
+        code,
+        media,
+    )
+
+
+def test_the_sagemaker_facade_still_answers_post_root(server: RunningServer) -> None:
+    found = server.client("sagemaker").list_training_jobs()
+    assert found["TrainingJobSummaries"] == []
+
+
+@pytest.fixture
+def busy(server: RunningServer, batch: Any) -> dict[str, str]:
+    """A full environment: ``big`` runs on both instances, ``next`` and ``later`` wait."""
+    fifo_queue(batch, "q", max_capacity=2)
+    jobs = {"big": submit(batch, "big", instances=2)}
+    wait_for(lambda: status(batch, jobs["big"]) == "RUNNING")
+    jobs["next"] = submit(batch, "next", instances=2)
+    jobs["later"] = submit(batch, "later")
+    wait_for(lambda: status(batch, jobs["later"]) == "RUNNABLE")
+    return jobs
+
+
+def test_the_overview_shows_capacity_counts_and_the_oldest_waiting_job(
+    server: RunningServer, busy: dict[str, str]
+) -> None:
+    html = page(server, "/").text
+    assert "NUM_INSTANCES: 2 / 2" in texts(html, "env-q-env")
+    queue = texts(html, "queue-q")
+    # SUBMITTED PENDING RUNNABLE SCHEDULED STARTING RUNNING SUCCEEDED FAILED, then oldest/longest
+    assert queue.startswith("q ENABLED 0 0 2 0 0 1 0 0 next"), queue
+    assert "big" in queue.split("next", 1)[1]
+
+
+def test_the_queue_page_lists_the_front_in_dispatch_order(
+    server: RunningServer, busy: dict[str, str]
+) -> None:
+    html = page(server, "/queues/q").text
+    assert row_ids(html, "front-") == [busy["next"], busy["later"]]
+    assert texts(html, f"front-{busy['next']}").startswith("1 next")
+    assert "None: blocked jobs wait indefinitely" in texts(html, "time-limits")
+
+
+@pytest.mark.parametrize(
+    ("job", "kind", "words"),
+    [
+        ("next", "capacity", "No capacity: q-env is full (2 of 2 NUM_INSTANCES in use)"),
+        ("later", "behind-blocked-head", "Waiting behind next"),
+    ],
+)
+def test_a_waiting_job_page_names_its_blocker(
+    server: RunningServer, busy: dict[str, str], job: str, kind: str, words: str
+) -> None:
+    html = page(server, f"/jobs/{busy[job]}").text
+    assert f'data-kind="{kind}"' in html
+    assert words in texts(html, "blocker")
+
+
+def test_the_blocker_goes_once_capacity_frees(
+    server: RunningServer, batch: Any, busy: dict[str, str]
+) -> None:
+    batch.terminate_service_job(jobId=busy["big"], reason="make room")
+    wait_for(lambda: status(batch, busy["next"]) in ("SCHEDULED", "STARTING", "RUNNING"))
+    html = page(server, f"/jobs/{busy['later']}").text
+    assert "Waiting behind next" not in html
+    assert "No capacity" in texts(html, "blocker")
+
+
+def test_a_job_page_shows_attempts_payload_and_retry_strategy(
+    server: RunningServer, busy: dict[str, str]
+) -> None:
+    html = page(server, f"/jobs/{busy['big']}").text
+    assert "(in flight)" in texts(html, "attempts")
+    assert "&#34;InstanceCount&#34;: 2" in html or '"InstanceCount": 2' in texts(html, "payload")
+    assert "Retry strategy 1 attempt" in texts(html, "live")
+    assert 'id="actions"' not in html  # read-only without authentication
+
+
+def test_a_failed_job_shows_in_recent_failures_with_its_reason(
+    server: RunningServer, batch: Any
+) -> None:
+    fifo_queue(batch, "q")
+    job = submit(
+        batch,
+        "broken",
+        BATCHD_FAKE_DURATION_SECONDS="0",
+        BATCHD_FAKE_OUTCOME="Failed",
+        BATCHD_FAKE_FAILURE_REASON="AlgorithmError: diverged",
+    )
+    wait_for(lambda: status(batch, job) == "FAILED")
+    assert "AlgorithmError: diverged" in texts(page(server, "/").text, f"failure-{job}")
+
+
+def test_the_jobs_list_pages_by_keyset_without_repeats_or_gaps(
+    server: RunningServer, batch: Any
+) -> None:
+    fifo_queue(batch, "q", max_capacity=1)
+    wanted = {submit(batch, f"job-{i:02d}") for i in range(55)}
+    first = page(server, "/jobs?queue=q").text
+    ids = row_ids(first, "job-")
+    assert len(ids) == 50
+    following = first.split('id="next-page"')[0].rsplit('href="', 1)[1].split('"')[0]
+    second = page(server, following.replace("&amp;", "&")).text
+    assert 'id="next-page"' not in second
+    ids += row_ids(second, "job-")
+    assert len(ids) == len(set(ids)) and set(ids) == wanted
+
+
+@pytest.mark.parametrize(
+    ("query", "expected"),
+    [
+        ("name=job-1", {"job-10", "job-11"}),
+        ("name=JOB-0&status=RUNNING", {"job-00"}),
+        ("name=job-0&status=RUNNING&status=SUCCEEDED", {"job-00"}),
+        ("status=RUNNING", {"job-00"}),
+        ("queue=q&name=nothing", set()),
+        ("until=2000-01-01T00:00", set()),
+    ],
+)
+def test_the_jobs_list_filters(
+    server: RunningServer, batch: Any, query: str, expected: set[str]
+) -> None:
+    fifo_queue(batch, "q", max_capacity=1)
+    ids = {submit(batch, f"job-{i:02d}"): f"job-{i:02d}" for i in range(12)}
+    first = next(iter(ids))
+    wait_for(lambda: status(batch, first) == "RUNNING")
+    wait_for(lambda: all(status(batch, j) != "SUBMITTED" for j in list(ids)[-1:]))
+    html = page(server, f"/jobs?{query}").text
+    assert {ids[j] for j in row_ids(html, "job-")} == expected
+
+
+@pytest.mark.parametrize(
+    ("path", "code", "words"),
+    [
+        ("/jobs?status=LOST", 400, "status must be one of"),
+        ("/jobs?cursor=zzz", 400, "cursor"),
+        ("/jobs?since=yesterday", 400, "since must be a date"),
+        ("/jobs?queue=nope", 400, "queue: job queue nope does not exist"),
+        ("/jobs/00000000-0000-4000-8000-000000000000", 404, "not found"),
+        ("/queues/nope", 404, "Job queue nope does not exist"),
+    ],
+)
+def test_bad_input_gets_an_error_page_naming_the_field(
+    server: RunningServer, path: str, code: int, words: str
+) -> None:
+    response = page(server, path)
+    assert response.status_code == code
+    assert words in response.text
+
+
+def test_without_authentication_actions_are_refused(
+    server: RunningServer, busy: dict[str, str]
+) -> None:
+    response = httpx.post(
+        f"{server.url}/jobs/{busy['big']}/terminate", data={"reason": "no"}, headers={}
+    )
+    assert response.status_code == 403
+    assert "read-only" in response.text
