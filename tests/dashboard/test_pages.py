@@ -8,8 +8,16 @@ import httpx
 import pytest
 
 from tests.dashboard.helpers import page, row_ids, status, submit, texts
-from tests.support.builders import fifo_queue
-from tests.support.server import RunningServer, wait_for
+from tests.support.builders import (
+    environment,
+    fairshare_policy,
+    fifo_queue,
+    quota_policy,
+    quota_share,
+)
+from tests.support.server import RunningServer, payload, wait_for
+
+LONG = {"BATCHD_FAKE_DURATION_SECONDS": "600"}
 
 
 @pytest.mark.parametrize(
@@ -61,7 +69,7 @@ def test_the_overview_shows_capacity_counts_and_the_oldest_waiting_job(
     server: RunningServer, busy: dict[str, str]
 ) -> None:
     html = page(server, "/").text
-    assert "NUM_INSTANCES: 2 / 2" in texts(html, "env-q-env")
+    assert "NUM_INSTANCES: 2 / 2 q 2 NUM_INSTANCES" in texts(html, "env-q-env")
     queue = texts(html, "queue-q")
     # SUBMITTED PENDING RUNNABLE SCHEDULED STARTING RUNNING SUCCEEDED FAILED, then oldest/longest
     assert queue.startswith("q ENABLED 0 0 2 0 0 1 0 0 next"), queue
@@ -80,7 +88,11 @@ def test_the_queue_page_lists_the_front_in_dispatch_order(
 @pytest.mark.parametrize(
     ("job", "kind", "words"),
     [
-        ("next", "capacity", "No capacity: q-env is full (2 of 2 NUM_INSTANCES in use)"),
+        (
+            "next",
+            "capacity",
+            "No capacity: q-env has too little free (2 of 2 NUM_INSTANCES in use)",
+        ),
         ("later", "behind-blocked-head", "Waiting behind next"),
     ],
 )
@@ -192,3 +204,64 @@ def test_without_authentication_actions_are_refused(
     )
     assert response.status_code == 403
     assert "read-only" in response.text
+
+
+def test_a_fair_share_queue_shows_weights_holdings_and_decayed_usage(
+    server: RunningServer, batch: Any
+) -> None:
+    environment(batch, "fair-env", state="ENABLED", limits=[(2, "NUM_INSTANCES")])
+    policy = fairshare_policy(
+        batch, "fair", shareDistribution=[{"shareIdentifier": "alice", "weightFactor": 0.5}]
+    )
+    batch.create_job_queue(
+        jobQueueName="fq",
+        jobQueueType="SAGEMAKER_TRAINING",
+        priority=1,
+        schedulingPolicyArn=policy,
+        serviceEnvironmentOrder=[{"order": 1, "serviceEnvironment": "fair-env"}],
+    )
+    job = batch.submit_service_job(
+        jobName="a",
+        jobQueue="fq",
+        serviceJobType="SAGEMAKER_TRAINING",
+        shareIdentifier="alice",
+        serviceRequestPayload=payload(environment=LONG),
+    )["jobId"]
+    wait_for(lambda: status(batch, job) == "RUNNING")
+
+    def alice() -> list[str]:
+        cells = texts(page(server, "/queues/fq").text, "share-alice").split()
+        return cells if float(cells[3].replace(",", "")) > 0 else []
+
+    name, weight, held, _ = wait_for(alice)
+    assert (name, weight, held) == ("alice", "0.5", "1")
+
+
+def test_a_quota_share_queue_shows_limits_use_lending_and_borrowing(
+    server: RunningServer, batch: Any
+) -> None:
+    environment(batch, "quota-env", state="ENABLED", limits=[(3, "ml.m5.large")])
+    batch.create_job_queue(
+        jobQueueName="tq",
+        jobQueueType="SAGEMAKER_TRAINING",
+        priority=1,
+        schedulingPolicyArn=quota_policy(batch, "tq-policy"),
+        serviceEnvironmentOrder=[{"order": 1, "serviceEnvironment": "quota-env"}],
+    )
+    quota_share(batch, "tq", "vision", limits=[(1, "ml.m5.large")], strategy="LEND_AND_BORROW")
+    quota_share(batch, "tq", "speech", limits=[(2, "ml.m5.large")], strategy="LEND")
+    jobs = [
+        batch.submit_service_job(
+            jobName=f"v{i}",
+            jobQueue="tq",
+            serviceJobType="SAGEMAKER_TRAINING",
+            quotaShareName="vision",
+            serviceRequestPayload=payload(environment=LONG),
+        )["jobId"]
+        for i in range(2)
+    ]
+    wait_for(lambda: all(status(batch, j) == "RUNNING" for j in jobs))
+    html = page(server, "/queues/tq").text
+    # share state unit limit used lent borrowed strategy borrow-limit
+    assert texts(html, "quota-vision-ml.m5.large").split()[3:7] == ["1", "2", "0", "1"]
+    assert texts(html, "quota-speech-ml.m5.large").split()[3:7] == ["2", "0", "1", "0"]

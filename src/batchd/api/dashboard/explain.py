@@ -125,7 +125,9 @@ def _full(facts: WaitFacts, whose: str, demand: str) -> str:
     env = facts.environment or "its service environment"
     used = f" ({facts.used})" if facts.used else ""
     needs = f"; {whose} needs {demand}" if demand else ""
-    return f"No capacity: {env} is full{used}{needs} and starts when running jobs finish."
+    return (
+        f"No capacity: {env} has too little free{used}{needs} and starts when running jobs finish."
+    )
 
 
 def _by_position(facts: WaitFacts) -> Blocker:

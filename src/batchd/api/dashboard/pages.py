@@ -50,7 +50,8 @@ class Bar:
 class EnvRow:
     env: ServiceEnvironment
     bars: list[Bar] = field(default_factory=list)
-    queues: list[str] = field(default_factory=list)
+    # (job queue, what its dispatched jobs hold here): who is using the capacity
+    queues: list[tuple[str, str]] = field(default_factory=list)
 
 
 def _env_name(arn: str | None) -> str | None:
@@ -81,9 +82,11 @@ def environment_bars(
         arn = queue.environment_arn
         if arn is None:
             continue
+        holding = held.get(queue.job_queue_name, [])
         if arn in rows:
-            rows[arn].queues.append(queue.job_queue_name)
-        for usage in held.get(queue.job_queue_name, []):
+            text = ", ".join(f"{u.quantity} {u.unit}" for u in holding) or "nothing"
+            rows[arn].queues.append((queue.job_queue_name, text))
+        for usage in holding:
             used[arn][usage.unit] += usage.quantity
     for arn, row in rows.items():
         row.bars = [
@@ -193,8 +196,17 @@ def _fair_shares(policy: SchedulingPolicy | None, snap: QueueSnapshot | None) ->
     if snap and snap.utilization.fairshare:
         for using in snap.utilization.fairshare.top:
             held[using.name] = sum(u.quantity for u in using.usage)
-    names = sorted(set(weights) | set(held))
-    return [{"name": n, "weight": weights.get(n, 1.0), "held": held.get(n, 0)} for n in names]
+    decayed = (snap.decayed_usage or {}) if snap else {}
+    names = sorted(set(weights) | set(held) | set(decayed))
+    return [
+        {
+            "name": n,
+            "weight": weights.get(n, 1.0),
+            "held": held.get(n, 0),
+            "decayed": decayed.get(n, 0.0),
+        }
+        for n in names
+    ]
 
 
 async def _quota_shares(ctx: Context, queue: str, snap: QueueSnapshot | None) -> list[Any]:
