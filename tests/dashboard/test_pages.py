@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+import time
 from typing import Any
 
 import httpx
@@ -265,3 +267,18 @@ def test_a_quota_share_queue_shows_limits_use_lending_and_borrowing(
     # share state unit limit used lent borrowed strategy borrow-limit
     assert texts(html, "quota-vision-ml.m5.large").split()[3:7] == ["1", "2", "0", "1"]
     assert texts(html, "quota-speech-ml.m5.large").split()[3:7] == ["2", "0", "1", "0"]
+
+
+def test_refreshing_the_first_jobs_page_keeps_its_rows_as_new_jobs_arrive(
+    server: RunningServer, batch: Any
+) -> None:
+    fifo_queue(batch, "q", max_capacity=1)
+    old = [submit(batch, f"old-{i}") for i in range(3)]
+    html = page(server, "/jobs?queue=q").text
+    polled = re.search(r'id="live" hx-get="([^"]+)"', html)
+    assert polled is not None and "anchor=" in polled[1]
+    time.sleep(0.01)  # a later millisecond
+    submit(batch, "new")
+    refreshed = page(server, polled[1].replace("&amp;", "&")).text
+    assert row_ids(refreshed, "job-") == row_ids(html, "job-") == old[::-1]
+    assert 'id="first-page"' in refreshed  # a link to see the newer jobs

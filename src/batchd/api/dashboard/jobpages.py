@@ -35,6 +35,9 @@ class JobFilter:
     since: str | None = None  # datetime-local text, UTC
     until: str | None = None
     cursor: tuple[int, str] | None = None  # (createdAt, jobId) of the last row shown
+    # The first page as first seen: jobs created up to this time only, so that refreshing it
+    # does not push its rows down as new jobs arrive.
+    anchor: int | None = None
 
     def query(self, extra: Mapping[str, str] | None = None) -> str:
         """The filter as a query string, for links that keep it."""
@@ -65,6 +68,9 @@ def parse_filter(query: Sequence[tuple[str, str]]) -> JobFilter:
     for status in statuses:
         if status not in STATUSES:
             raise InvalidParameter(f"status must be one of {', '.join(STATUSES)}, not {status!r}")
+    anchor = values.get("anchor")
+    if anchor is not None and not (anchor.isdigit() and len(anchor) < 19):
+        raise InvalidParameter("anchor must be a time in epoch milliseconds")
     cursor = None
     if "cursor" in values:
         found = _CURSOR.match(values["cursor"])
@@ -79,6 +85,7 @@ def parse_filter(query: Sequence[tuple[str, str]]) -> JobFilter:
         since=values.get("since"),
         until=values.get("until"),
         cursor=cursor,
+        anchor=int(anchor) if anchor is not None else None,
     )
     _ms("since", found_filter.since)
     _ms("until", found_filter.until)
@@ -93,6 +100,9 @@ async def jobs_page(ctx: Context, flt: JobFilter) -> dict[str, Any]:
     chosen = [q for q in queues if flt.queue in (None, q.job_queue_name)]
     if flt.queue and not chosen:
         raise InvalidParameter(f"queue: job queue {flt.queue} does not exist")
+    before = _ms("until", flt.until)
+    if flt.anchor is not None and flt.cursor is None:
+        before = min(before or flt.anchor + 1, flt.anchor + 1)
     pages = []
     for queue in chosen:
         query = JobQuery(
@@ -102,7 +112,7 @@ async def jobs_page(ctx: Context, flt: JobFilter) -> dict[str, Any]:
             name=flt.name.lower() if flt.name else None,
             name_prefix=True,
             created_after=_ms("since", flt.since),
-            created_before=_ms("until", flt.until),
+            created_before=before,
             after=flt.cursor,
         )
         if flt.share:
@@ -126,8 +136,16 @@ async def jobs_page(ctx: Context, flt: JobFilter) -> dict[str, Any]:
         "queues": [q.job_queue_name for q in queues],
         "statuses": STATUSES,
         "next": following,
-        "first": flt.query() if flt.cursor else None,
+        "first": flt.query() if flt.cursor or flt.anchor else None,
+        # What the page polls: the first page stays anchored at its newest row.
+        "live_url": _live_url(flt, rows),
     }
+
+
+def _live_url(flt: JobFilter, rows: list[dict[str, Any]]) -> str | None:
+    if flt.cursor is not None or flt.anchor is not None or not rows:
+        return None
+    return "/jobs?" + flt.query({"anchor": str(rows[0]["createdAt"])})
 
 
 def _desc(text: str) -> tuple[int, ...]:

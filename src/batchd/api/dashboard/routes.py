@@ -173,6 +173,7 @@ class Dashboard:
             return Response(render("queue.html", **common, **await queue_page(ctx, queue)))
         if path == "/jobs":
             found = await jobs_page(ctx, parse_filter(query))
+            common["url"] = found.pop("live_url") or url
             return Response(render("jobs.html", **common, **found))
         job_id = urllib.parse.unquote(path.split("/")[2])
         job = await job_ops.find_job(ctx, job_id)
