@@ -199,7 +199,7 @@ async def _waiting(ctx: Context, job: ServiceJob, queue: JobQueue) -> dict[str, 
         )
     used, job_fits, head_fits = "", None, None
     if env is not None:
-        held = await environment_use(ctx, env.service_environment_arn)
+        held = await environment_use(ctx, env.service_environment_arn, {queue.job_queue_name: snap})
         used = ", ".join(
             f"{held.get(c.capacity_unit, 0)} of {c.max_capacity} {c.capacity_unit} in use"
             for c in env.capacity_limits

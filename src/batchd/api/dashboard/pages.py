@@ -96,13 +96,23 @@ def environment_bars(
     return list(rows.values())
 
 
-async def environment_use(ctx: Context, env_arn: str) -> dict[str, int]:
-    """What the dispatched jobs of every queue placed on ``env_arn`` hold, per unit."""
+async def environment_use(
+    ctx: Context, env_arn: str, known: dict[str, QueueSnapshot | None] | None = None
+) -> dict[str, int]:
+    """What the dispatched jobs of every queue placed on ``env_arn`` hold, per unit.
+
+    ``known`` holds snapshots the caller already took, by queue name: a follower replica
+    builds each one from the store.
+    """
     used: dict[str, int] = defaultdict(int)
     queues: list[JobQueue] = await _all(ctx, JobQueue)
     for queue in queues:
         if queue.environment_arn == env_arn:
-            snap = await ctx.control.snapshot(queue)
+            name = queue.job_queue_name
+            if known is not None and name in known:
+                snap = known[name]
+            else:
+                snap = await ctx.control.snapshot(queue)
             for usage in snap.utilization.total if snap else ():
                 used[usage.unit] += usage.quantity
     return dict(used)
