@@ -282,3 +282,18 @@ def test_refreshing_the_first_jobs_page_keeps_its_rows_as_new_jobs_arrive(
     refreshed = page(server, polled[1].replace("&amp;", "&")).text
     assert row_ids(refreshed, "job-") == row_ids(html, "job-") == old[::-1]
     assert 'id="first-page"' in refreshed  # a link to see the newer jobs
+
+
+@pytest.mark.parametrize(
+    ("query", "code", "words"),
+    [
+        ("host=algo-1&offset=x", 400, "offset must be a non-negative integer"),
+        ("host=algo-1", 200, ""),
+    ],
+)
+def test_a_log_fragment_checks_its_offset(
+    server: RunningServer, busy: dict[str, str], query: str, code: int, words: str
+) -> None:
+    answer = page(server, f"/jobs/{busy['big']}/log?{query}")
+    assert answer.status_code == code
+    assert words in answer.text
