@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from batchd.api.dashboard.queries import COUNT_CAP, capped_counts, docs, oldest
+from batchd.api.dashboard.queries import capped_counts, docs, oldest
 from batchd.domain.resources import (
     JobQueue,
     PolicyKind,
@@ -149,7 +150,6 @@ async def overview(ctx: Context) -> dict[str, Any]:
         "environments": environment_bars(envs, queues, held),
         "queues": rows,
         "statuses": STATUSES,
-        "cap": COUNT_CAP,
         "failures": failures[:_RECENT],
         "preemptions": await _preemptions(ctx, ctx.clock.now_ms()),
     }
@@ -179,7 +179,8 @@ async def queue_page(ctx: Context, queue: JobQueue) -> dict[str, Any]:
     kind = policy.kind if policy else PolicyKind.FIFO
     snap = await ctx.control.snapshot(queue)
     front = snap.front if snap else []
-    jobs = await ctx.store.job_reads.get_many([p.job_id for p in front])
+    # Wire documents, read together in one query, without building job objects.
+    front_docs = await asyncio.gather(*(ctx.store.job_reads.document(p.job_id) for p in front))
     env_name = _env_name(queue.environment_arn)
     env = await ctx.store.resources.get(ServiceEnvironment, env_name) if env_name else None
     return {
@@ -188,10 +189,9 @@ async def queue_page(ctx: Context, queue: JobQueue) -> dict[str, Any]:
         "policy": policy,
         "environment": env,
         "snapshot": snap,
-        "front": [(i, p, jobs.get(p.job_id)) for i, p in enumerate(front)],
+        "front": [(i, p, doc) for i, (p, doc) in enumerate(zip(front, front_docs, strict=True))],
         "counts": await capped_counts(ctx, name),
         "statuses": STATUSES,
-        "cap": COUNT_CAP,
         "fair_shares": _fair_shares(policy, snap) if kind == PolicyKind.FAIRSHARE else [],
         "quota_shares": await _quota_shares(ctx, name, snap) if kind == PolicyKind.QUOTA else [],
     }

@@ -1,7 +1,8 @@
 """The few reads the dashboard needs beyond the API's, each bounded by an index.
 
-Counts stop at ``COUNT_CAP`` (the page says "100,000+"): counting a million finished jobs
-on every refresh would be the one query that grows with the store.
+Counts stop at a cap (the page says "10,000+"): counting a million finished jobs on every
+refresh would be the one query that grows with the store. Waiting and running jobs are
+counted further than finished ones, whose exact number matters less.
 """
 
 from __future__ import annotations
@@ -19,27 +20,28 @@ from batchd.storage.schema import jobs
 __all__ = ["COUNT_CAP", "capped_counts", "docs", "name_prefix_page", "oldest"]
 
 COUNT_CAP = 100_000
+_CAPS = {JobStatus.SUCCEEDED: 10_000, JobStatus.FAILED: 10_000}
 
 
-async def capped_counts(ctx: Context, queue: str) -> dict[str, int]:
-    """Jobs of ``queue`` per status, each at most COUNT_CAP + 1."""
+async def capped_counts(ctx: Context, queue: str) -> dict[str, tuple[int, int]]:
+    """Jobs of ``queue`` per status, each at most its cap + 1, with that cap."""
     c = jobs.c
 
-    def work(conn: Any) -> dict[str, int]:
-        counts: dict[str, int] = {}
+    def work(conn: Any) -> dict[str, tuple[int, int]]:
+        counts: dict[str, tuple[int, int]] = {}
         for status in JobStatus:
+            cap = _CAPS.get(status, COUNT_CAP)
             inner = (
                 select(c.job_id)
                 .where(c.queue == queue, c.status == status.value)
-                .limit(COUNT_CAP + 1)
+                .limit(cap + 1)
                 .subquery()
             )
-            counts[status.value] = int(
-                conn.execute(select(func.count()).select_from(inner)).scalar_one()
-            )
+            found = conn.execute(select(func.count()).select_from(inner)).scalar_one()
+            counts[status.value] = (int(found), cap)
         return counts
 
-    found: dict[str, int] = await ctx.store.db.read(work)
+    found: dict[str, tuple[int, int]] = await ctx.store.db.read(work)
     return found
 
 

@@ -39,7 +39,8 @@ def ago(ms: int | None, now: int) -> str:
     return " ".join(shown) or "0s"
 
 
-def _count(n: int, cap: int) -> str:
+def _count(counted: tuple[int, int]) -> str:
+    n, cap = counted
     return f"{cap:,}+" if n > cap else f"{n:,}"
 
 
