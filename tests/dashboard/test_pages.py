@@ -84,6 +84,9 @@ def test_the_queue_page_lists_the_front_in_dispatch_order(
     html = page(server, "/queues/q").text
     assert row_ids(html, "front-") == [busy["next"], busy["later"]]
     assert texts(html, f"front-{busy['next']}").startswith("1 next")
+    assert "Head of the queue, next : No capacity: q-env has too little free" in texts(
+        html, "head-blocker"
+    )
     assert "None: blocked jobs wait indefinitely" in texts(html, "time-limits")
 
 

@@ -19,7 +19,14 @@ from batchd.errors import InvalidParameter
 from batchd.operations.context import Context
 from batchd.storage.job_reads import JobQuery
 
-__all__ = ["JobFilter", "job_page", "jobs_page", "log_tail", "parse_filter"]
+__all__ = [
+    "JobFilter",
+    "job_page",
+    "jobs_page",
+    "log_tail",
+    "parse_filter",
+    "waiting_of",
+]
 
 PAGE = 50
 _CURSOR = re.compile(r"^([0-9]{1,19})~([0-9A-Za-z-]{1,36})$")
@@ -165,7 +172,7 @@ async def job_page(ctx: Context, job: ServiceJob) -> dict[str, Any]:
         names.append(job.current.training_job_name)
     for name in names:
         training.append(await ctx.store.training_jobs.get(name))
-    waiting = await _waiting(ctx, job, queue) if queue is not None else None
+    waiting = await waiting_of(ctx, job, queue) if queue is not None else None
     return {
         "job": job,
         "queue": queue,
@@ -178,7 +185,7 @@ def _demand(job: ServiceJob) -> str:
     return ", ".join(f"{int(c.quantity)} x {c.capacity_unit}" for c in job.capacity_usage)
 
 
-async def _waiting(ctx: Context, job: ServiceJob, queue: JobQueue) -> dict[str, Any] | None:
+async def waiting_of(ctx: Context, job: ServiceJob, queue: JobQueue) -> dict[str, Any] | None:
     if job.terminal:
         return None
     policy = await policy_of(ctx, queue)

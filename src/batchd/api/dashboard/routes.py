@@ -10,7 +10,14 @@ from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
 from batchd.api.auth import SigV4Verifier
-from batchd.api.dashboard.jobpages import job_page, jobs_page, log_hosts, log_tail, parse_filter
+from batchd.api.dashboard.jobpages import (
+    job_page,
+    jobs_page,
+    log_hosts,
+    log_tail,
+    parse_filter,
+    waiting_of,
+)
 from batchd.api.dashboard.pages import overview, queue_page
 from batchd.api.dashboard.render import render
 from batchd.api.dashboard.session import COOKIE, Sessions
@@ -170,7 +177,15 @@ class Dashboard:
             queue = await ctx.store.resources.get(JobQueue, name)
             if queue is None:
                 raise NotFound(f"Job queue {name} does not exist")
-            return Response(render("queue.html", **common, **await queue_page(ctx, queue)))
+            found = await queue_page(ctx, queue)
+            head = (
+                await ctx.store.job_reads.get(found["front"][0][1].job_id)
+                if found["front"]
+                else None
+            )
+            found["head"] = head
+            found["head_wait"] = await waiting_of(ctx, head, queue) if head else None
+            return Response(render("queue.html", **common, **found))
         if path == "/jobs":
             found = await jobs_page(ctx, parse_filter(query))
             common["url"] = found.pop("live_url") or url
