@@ -19,6 +19,7 @@ from urllib.parse import parse_qsl
 
 from batchd import jsontext
 from batchd.api.auth import AuthFailure, SigV4Verifier
+from batchd.api.dashboard import Dashboard
 from batchd.api.logs import read_logs
 from batchd.api.requests import ClientDisconnected, Receive, TooLarge, parse_params, read_body
 from batchd.errors import BatchdError, InvalidParameter, ServerError, StartupError, Unsupported
@@ -182,6 +183,7 @@ class BatchdApp:
         self._ctx_factory = ctx_factory
         self.verifier = verifier
         self.api: BatchApi | None = None
+        self.dashboard = Dashboard(verifier)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -208,6 +210,9 @@ class BatchdApp:
             return
         if method not in _METHODS:
             await _method_not_allowed(send, b"GET, HEAD" if logs is not None else _ALLOW_ALL)
+            return
+        if Dashboard.wants(method, path, headers):
+            await self.dashboard(self._api().ctx, scope, receive, send, headers)
             return
         target = headers.get(b"x-amz-target")
         on_sagemaker = bool(target) and path == "/"

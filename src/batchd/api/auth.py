@@ -7,6 +7,7 @@ canonicalization can never drift from the clients'. Errors use AWS's codes and s
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 import re
 from collections.abc import Mapping
@@ -51,6 +52,16 @@ class SigV4Verifier:
         self._keys = dict(keys)
         self._region = region
         self._skew = max_skew_seconds
+
+    def knows(self, key_id: str, secret: str) -> bool:
+        """Whether ``secret`` is the secret of access key ``key_id`` (the dashboard's sign-in)."""
+        known = self._keys.get(key_id)
+        return known is not None and hmac.compare_digest(known.encode(), secret.encode())
+
+    def session_key(self) -> bytes:
+        """A secret derived from the access keys: every worker of a server derives the same."""
+        text = "\n".join(f"{k}:{v}" for k, v in sorted(self._keys.items()))
+        return hashlib.sha256(b"batchd-dashboard-session\0" + text.encode()).digest()
 
     def verify(
         self,

@@ -243,6 +243,9 @@ class QueueSnapshot:
     utilization: QueueUtilization
     # Each quota share's front, for a quota-share queue; None for the other kinds.
     quota_share_fronts: dict[str, list[QueuePosition]] | None = None
+    # Each active fair share's decayed usage (instance-seconds), for a fair-share queue; not on
+    # the wire (the dashboard shows it next to the weights).
+    decayed_usage: dict[str, float] | None = None
 
 
 def snapshot(
@@ -253,9 +256,13 @@ def snapshot(
     if config is None:
         return None
     fronts = front_of_quota_shares(state, index, queue) if config.kind == "QUOTA" else None
+    decayed = None
+    if config.kind == "FAIRSHARE":
+        decayed = {s: ledger.usage(queue, s, now) for s in ledger.active_shares(queue, now)}
     return QueueSnapshot(
         at=now,
         front=front_of_queue(state, index, ledger, queue, now),
         utilization=utilization(state, index, queue),
         quota_share_fronts=fronts,
+        decayed_usage=decayed,
     )
