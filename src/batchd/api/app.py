@@ -89,6 +89,14 @@ _request_id = _RequestIds()
 os.register_at_fork(after_in_child=_request_id.reseed)
 
 
+def _raw_path(scope: Scope, path: str) -> str:
+    """The path as the client sent it, without the query: what signatures and ARNs need."""
+    raw = scope.get("raw_path")
+    if raw:
+        return str(raw.decode("latin-1").split("?", 1)[0])
+    return path.replace("?", "%3F").replace("#", "%23").replace("\\", "%5C")
+
+
 async def _respond(
     send: Send,
     status: int,
@@ -192,11 +200,7 @@ class BatchdApp:
         request_id = _request_id()
         method: str = scope["method"]
         path: str = scope["path"]
-        raw = scope.get("raw_path")
-        if raw:
-            raw_path: str = raw.decode("latin-1").split("?", 1)[0]
-        else:
-            raw_path = path.replace("?", "%3F").replace("#", "%23").replace("\\", "%5C")
+        raw_path = _raw_path(scope, path)
         # ASGI header names are lower-case already; the first of a repeated header wins.
         headers: dict[bytes, bytes] = dict(reversed(list(scope["headers"])))
         if raw_path == _HEALTH and method in _LOGS_METHODS:
