@@ -29,8 +29,9 @@ _ORDER = (TrainingPhase.PENDING, TrainingPhase.DOWNLOADING, TrainingPhase.TRAINI
 @dataclass(frozen=True)
 class FakeRun:
     """What one training job does: last ``seconds`` in Training, then end as ``outcome``
-    (COMPLETED, FAILED, STOPPED by itself, or LOST). ``early`` ends it at its first poll,
-    while Pending, as a capacity error does; ``launch_error`` (code, message) refuses it."""
+    (COMPLETED, FAILED, STOPPED by itself, or LOST). ``early`` spends the ``seconds`` Pending
+    instead and never trains, as a capacity error does; ``launch_error`` (code, message)
+    refuses it at once."""
 
     seconds: float = 1.0
     outcome: TrainingPhase = TrainingPhase.COMPLETED
@@ -85,6 +86,7 @@ class FakeBackend:
         self._ends: list[tuple[int, str]] = []  # (end, name) of training jobs; stale ones too
 
     async def start(self, spec: LaunchSpec) -> None:
+        name = spec.training_job_name
         run = self.script(spec) if self.script is not None else None
         if run is None:
             env = spec.payload.get("Environment") or {}
@@ -92,13 +94,15 @@ class FakeBackend:
         if run.launch_error is not None:
             raise LaunchError(*run.launch_error)
         seconds = max(0.0, run.seconds)
-        self._jobs[spec.training_job_name] = _Job(
+        self._jobs[name] = _Job(
             started_ms=self._clock.now_ms(),
             duration_ms=int(seconds * 1000),
             outcome=run.outcome,
             failure_reason=run.failure_reason,
             early=run.early,
         )
+        if run.early:
+            heapq.heappush(self._ends, (self._clock.now_ms() + int(seconds * 1000), name))
         if self._use_timers:
             loop = asyncio.get_running_loop()
             self._timers.append(loop.call_later(seconds, self._wake))
@@ -111,7 +115,9 @@ class FakeBackend:
         while ends:
             end, name = ends[0]
             job = self._jobs.get(name)
-            running = job is not None and job.phase is TrainingPhase.TRAINING
+            running = job is not None and (
+                job.phase is TrainingPhase.TRAINING or (job.early and not job.phase.terminal)
+            )
             if end > after and running and not (job and job.stop_requested):
                 return end
             heapq.heappop(ends)  # ended, stopping, or due already: the next poll sees to it
@@ -129,10 +135,12 @@ class FakeBackend:
             return self._report(name, job, now)
         if job.stop_requested:
             job.phase = TrainingPhase.STOPPED
-        elif job.early or (
-            job.phase is TrainingPhase.TRAINING and now - job.started_ms >= job.duration_ms
+        elif (job.early or job.phase is TrainingPhase.TRAINING) and (
+            now - job.started_ms >= job.duration_ms
         ):
             job.phase = job.outcome
+        elif job.early:
+            pass  # Pending until its outcome
         elif job.phase is not TrainingPhase.TRAINING:
             job.phase = _ORDER[_ORDER.index(job.phase) + 1]
             if job.phase is TrainingPhase.TRAINING:

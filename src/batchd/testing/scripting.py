@@ -36,10 +36,11 @@ class Outcome:
         return FakeRun(after, TrainingPhase.FAILED, reason)
 
     @staticmethod
-    def capacity_error(reason: str = _CAPACITY) -> FakeRun:
-        """Fail while Pending with a CapacityError: the job goes back to RUNNABLE and no
-        attempt is used, as on SageMaker."""
-        return FakeRun(0.0, TrainingPhase.FAILED, reason, early=True)
+    def capacity_error(after: float = 60.0, reason: str = _CAPACITY) -> FakeRun:
+        """Wait ``after`` seconds Pending (SCHEDULED), then fail with a CapacityError: the
+        job goes back to RUNNABLE and no attempt is used, as on SageMaker. It is dispatched
+        again at once, so with ``times=None`` keep ``after`` above zero."""
+        return FakeRun(after, TrainingPhase.FAILED, reason, early=True)
 
     @staticmethod
     def lost(
