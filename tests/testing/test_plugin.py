@@ -352,3 +352,15 @@ def test_plain():
     started = time.perf_counter()
     pytester.runpytest_subprocess(*_plugin_args()).assert_outcomes(passed=1)
     assert time.perf_counter() - started < 30
+
+
+def _readme_block(first_line: str) -> str:
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    start = readme.index("```python\n" + first_line) + len("```python\n")
+    return readme[start : readme.index("```", start)]
+
+
+def test_the_readme_example_passes_as_written(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(pipeline=_readme_block("# pipeline.py"))
+    pytester.makepyfile(test_pipeline=_readme_block("# test_pipeline.py"))
+    pytester.runpytest(*_plugin_args()).assert_outcomes(passed=1)
