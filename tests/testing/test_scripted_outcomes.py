@@ -80,16 +80,19 @@ def test_rules_match_by_name_prefix_tag_and_training_job_name_and_are_used_up_in
     handle.script(Outcome.fail("AlgorithmError: by tag"), tags={"team": "red"}, times=None)
     handle.script(Outcome.fail("AlgorithmError: by name"), name="nightly-", times=1)
     handle.script(Outcome.fail("AlgorithmError: by training name"), name="tj-", times=1)
+    handle.script(Outcome.fail("AlgorithmError: by job name"), name="svc-", times=1)
     red = queue.submit("other", tags={"team": "red"})
     first = queue.submit("nightly-1")
     second = queue.submit("nightly-2")
     by_training_name = queue.submit("plain", training_job_name="tj-7")
+    by_job_name = queue.submit("svc-1", training_job_name="model")
     untouched = queue.submit("plain-too", seconds=5)
     handle.advance(60)
     assert queue.reasons(red) == [SAGEMAKER + "AlgorithmError: by tag"]
     assert queue.reasons(first) == [SAGEMAKER + "AlgorithmError: by name"]
     assert queue.status(second) == "SUCCEEDED"
     assert queue.reasons(by_training_name) == [SAGEMAKER + "AlgorithmError: by training name"]
+    assert queue.reasons(by_job_name) == [SAGEMAKER + "AlgorithmError: by job name"]
     assert queue.status(untouched) == "SUCCEEDED"
 
 
