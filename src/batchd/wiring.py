@@ -12,7 +12,7 @@ from batchd.backends.base import Backend
 from batchd.backends.fake import FakeBackend
 from batchd.backends.local.backend import LocalBackend
 from batchd.backends.local.objectstore import ObjectStore
-from batchd.clock import RandomIds, SystemClock
+from batchd.clock import Clock, RandomIds, SystemClock, VirtualClock
 from batchd.domain.arns import Arns
 from batchd.operations.context import Context, Limits
 from batchd.runtime.logs import BackendLogs
@@ -25,11 +25,10 @@ __all__ = ["build_app", "open_runtime"]
 log = logging.getLogger("batchd")
 
 
-def _backends(
-    settings: Settings, clock: SystemClock, wake: Callable[[], None]
-) -> dict[str, Backend]:
+def _backends(settings: Settings, clock: Clock, wake: Callable[[], None]) -> dict[str, Backend]:
     return {
-        "fake": FakeBackend(clock, wake),
+        # Under a virtual clock the driver asks the fake backend when it is due instead.
+        "fake": FakeBackend(clock, wake, timers=not isinstance(clock, VirtualClock)),
         "local": _local_backend(settings, wake),
     }
 
@@ -48,10 +47,14 @@ def _local_backend(settings: Settings, wake: Callable[[], None]) -> LocalBackend
     )
 
 
-async def open_runtime(settings: Settings) -> tuple[Context, Runtime, Store]:
+async def open_runtime(
+    settings: Settings, clock: Clock | None = None
+) -> tuple[Context, Runtime, Store]:
+    """``clock``: a VirtualClock runs no loop; time moves only when its driver
+    (``runtime.virtual_time.advance``) moves it, as ``batchd.testing`` does."""
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     store = await Store.open(settings.database_url)
-    clock, ids = SystemClock(), RandomIds()
+    clock, ids = clock or SystemClock(), RandomIds()
     arns = Arns(settings.region, settings.account_id)
     holder: list[Runtime] = []
     backends = _backends(settings, clock, lambda: holder[0].wake() if holder else None)
@@ -59,7 +62,7 @@ async def open_runtime(settings: Settings) -> tuple[Context, Runtime, Store]:
         store, arns, clock, ids, backends, settings.backend, tick_seconds=settings.tick_seconds
     )
     holder.append(runtime)
-    await runtime.start()
+    await runtime.start(loop=not isinstance(clock, VirtualClock))
     limits = Limits(max_submitted_per_queue=settings.max_submitted_per_queue)
     ctx = Context(
         store=store,
@@ -89,10 +92,20 @@ async def migrate(settings: Settings) -> None:
     await store.close()
 
 
-def build_app(settings: Settings) -> BatchdApp:
+def build_app(
+    settings: Settings,
+    *,
+    clock: Clock | None = None,
+    opened: Callable[[Runtime], None] | None = None,
+) -> BatchdApp:
+    """``clock`` and ``opened`` (told the runtime once it runs) are for ``batchd.testing``."""
+
     async def factory() -> tuple[Context, Callable[[], Awaitable[None]]]:
-        ctx, runtime, store = await open_runtime(settings)
-        _tune_garbage_collection()
+        ctx, runtime, store = await open_runtime(settings, clock)
+        if opened is not None:
+            opened(runtime)
+        else:  # an embedding test process keeps its own collector settings
+            _tune_garbage_collection()
         log.info(
             "batchd serving AWS Batch service jobs on http://%s:%d (db: %s, backend: %s)",
             settings.host,

@@ -5,6 +5,9 @@
 and ``BATCHD_FAKE_LAUNCH_ERROR`` (``Code: message``, refused at CreateTrainingJob). Each poll
 advances a job by at most one phase, so SCHEDULED, STARTING and RUNNING are each observed
 before it ends. It is for tests, demos and simulations; the jobs exist only in memory.
+
+A ``script`` (``batchd.testing``'s scripted outcomes) may decide instead of the payload: it is
+asked at each start and returns a ``FakeRun``, or None to leave the payload in charge.
 """
 
 from __future__ import annotations
@@ -12,15 +15,48 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import heapq
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from batchd.backends.base import LaunchError, LaunchSpec, Progress, TrainingPhase, Wake
 from batchd.clock import Clock
 
-__all__ = ["FakeBackend"]
+__all__ = ["FakeBackend", "FakeRun", "Script"]
 
 _ORDER = (TrainingPhase.PENDING, TrainingPhase.DOWNLOADING, TrainingPhase.TRAINING)
+
+
+@dataclass(frozen=True)
+class FakeRun:
+    """What one training job does: last ``seconds`` in Training, then end as ``outcome``
+    (COMPLETED, FAILED, STOPPED by itself, or LOST). ``early`` spends the ``seconds`` Pending
+    instead and never trains, as a capacity error does; ``launch_error`` (code, message)
+    refuses it at once."""
+
+    seconds: float = 1.0
+    outcome: TrainingPhase = TrainingPhase.COMPLETED
+    failure_reason: str | None = None
+    early: bool = False
+    launch_error: tuple[str, str] | None = None
+
+
+Script = Callable[[LaunchSpec], FakeRun | None]
+
+
+def _from_payload(env: Mapping[str, Any]) -> FakeRun:
+    launch_error = env.get("BATCHD_FAKE_LAUNCH_ERROR")
+    if launch_error:
+        code, _, message = str(launch_error).partition(":")
+        return FakeRun(launch_error=(code.strip(), message.strip()))
+    try:
+        seconds = float(env.get("BATCHD_FAKE_DURATION_SECONDS", "1"))
+    except ValueError:
+        seconds = 1.0
+    if str(env.get("BATCHD_FAKE_OUTCOME", "Completed")).lower() != "failed":
+        return FakeRun(seconds)
+    reason = env.get("BATCHD_FAKE_FAILURE_REASON") or "AlgorithmError: fake failure"
+    return FakeRun(seconds, TrainingPhase.FAILED, str(reason))
 
 
 @dataclass
@@ -29,6 +65,7 @@ class _Job:
     duration_ms: int
     outcome: TrainingPhase
     failure_reason: str | None
+    early: bool = False
     phase: TrainingPhase = TrainingPhase.PENDING
     stop_requested: bool = False
 
@@ -36,9 +73,12 @@ class _Job:
 class FakeBackend:
     name = "fake"
 
-    def __init__(self, clock: Clock, wake: Wake, *, timers: bool = True) -> None:
+    def __init__(
+        self, clock: Clock, wake: Wake, *, timers: bool = True, script: Script | None = None
+    ) -> None:
         """``timers``: wake the runtime on the wall clock when a job is due; off under a
         virtual clock, whose driver asks ``next_due`` instead."""
+        self.script = script
         self._clock = clock
         self._wake = wake
         self._jobs: dict[str, _Job] = {}
@@ -47,27 +87,23 @@ class FakeBackend:
         self._ends: list[tuple[int, str]] = []  # (end, name) of training jobs; stale ones too
 
     async def start(self, spec: LaunchSpec) -> None:
-        env = spec.payload.get("Environment") or {}
-        env = env if isinstance(env, dict) else {}
-        launch_error = env.get("BATCHD_FAKE_LAUNCH_ERROR")
-        if launch_error:
-            code, _, message = str(launch_error).partition(":")
-            raise LaunchError(code.strip(), message.strip())
-        try:
-            seconds = float(env.get("BATCHD_FAKE_DURATION_SECONDS", "1"))
-        except ValueError:
-            seconds = 1.0
-        failed = str(env.get("BATCHD_FAKE_OUTCOME", "Completed")).lower() == "failed"
-        self._jobs[spec.training_job_name] = _Job(
+        name = spec.training_job_name
+        run = self.script(spec) if self.script is not None else None
+        if run is None:
+            env = spec.payload.get("Environment") or {}
+            run = _from_payload(env if isinstance(env, dict) else {})
+        if run.launch_error is not None:
+            raise LaunchError(*run.launch_error)
+        seconds = max(0.0, run.seconds)
+        self._jobs[name] = _Job(
             started_ms=self._clock.now_ms(),
-            duration_ms=max(0, int(seconds * 1000)),
-            outcome=TrainingPhase.FAILED if failed else TrainingPhase.COMPLETED,
-            failure_reason=(
-                env.get("BATCHD_FAKE_FAILURE_REASON") or "AlgorithmError: fake failure"
-                if failed
-                else None
-            ),
+            duration_ms=int(seconds * 1000),
+            outcome=run.outcome,
+            failure_reason=run.failure_reason,
+            early=run.early,
         )
+        if run.early:
+            heapq.heappush(self._ends, (self._clock.now_ms() + int(seconds * 1000), name))
         if self._use_timers:
             loop = asyncio.get_running_loop()
             self._timers.append(loop.call_later(seconds, self._wake))
@@ -80,7 +116,9 @@ class FakeBackend:
         while ends:
             end, name = ends[0]
             job = self._jobs.get(name)
-            running = job is not None and job.phase is TrainingPhase.TRAINING
+            running = job is not None and (
+                job.phase is TrainingPhase.TRAINING or (job.early and not job.phase.terminal)
+            )
             if end > after and running and not (job and job.stop_requested):
                 return end
             heapq.heappop(ends)  # ended, stopping, or due already: the next poll sees to it
@@ -98,8 +136,12 @@ class FakeBackend:
             return self._report(name, job, now)
         if job.stop_requested:
             job.phase = TrainingPhase.STOPPED
-        elif job.phase is TrainingPhase.TRAINING and now - job.started_ms >= job.duration_ms:
+        elif (job.early or job.phase is TrainingPhase.TRAINING) and (
+            now - job.started_ms >= job.duration_ms
+        ):
             job.phase = job.outcome
+        elif job.early:
+            pass  # Pending until its outcome
         elif job.phase is not TrainingPhase.TRAINING:
             job.phase = _ORDER[_ORDER.index(job.phase) + 1]
             if job.phase is TrainingPhase.TRAINING:
@@ -109,18 +151,19 @@ class FakeBackend:
 
     def _report(self, name: str, job: _Job, now: int) -> Progress:
         stopped = job.phase is TrainingPhase.STOPPED
+        reason = None
+        if job.phase in (TrainingPhase.FAILED, TrainingPhase.LOST):
+            reason = job.failure_reason
+            if job.phase is TrainingPhase.FAILED:
+                reason = reason or "AlgorithmError: fake failure"
+        elif stopped:
+            reason = "Training job stopped"
         return Progress(
             training_job_name=name,
             phase=job.phase,
-            failure_reason=(
-                job.failure_reason
-                if job.phase is TrainingPhase.FAILED
-                else "Training job stopped"
-                if stopped
-                else None
-            ),
+            failure_reason=reason,
             at_ms=now,
-            stopped_by_request=stopped,
+            stopped_by_request=stopped and job.stop_requested,
         )
 
     async def stop(self, training_job_name: str) -> None:
@@ -150,6 +193,11 @@ class FakeBackend:
         if started_at is not None:
             job.phase = TrainingPhase.TRAINING
             heapq.heappush(self._ends, (job.started_ms + job.duration_ms, name))
+
+    def forget(self) -> None:
+        """Drop every training job, as if none had ever started (a test's fresh start)."""
+        self._jobs.clear()
+        self._ends.clear()
 
     async def close(self) -> None:
         for timer in self._timers:

@@ -26,6 +26,7 @@ class Store:
         # How many jobs each queue has awaiting admission, as last counted: submits add to
         # it, reads refresh it once it expires.
         waiting: TtlCache[str, int] = TtlCache(CACHE_TTL_SECONDS, monotonic, CACHE_CAPACITY)
+        self._waiting = waiting
         self.job_writes = JobWrites(db, waiting)
         self.job_reads = JobReads(db, waiting)
         self.training_jobs = TrainingJobs(db)
@@ -46,6 +47,12 @@ class Store:
                 raise
             raise reason from None
         return cls(db, monotonic)
+
+    def forget_cached(self) -> None:
+        """Drop every cached read, for a database emptied behind the store's back (the test
+        fixture's reset)."""
+        self.resources.cache.clear()
+        self._waiting.clear()
 
     async def close(self) -> None:
         await self.lease.release()
