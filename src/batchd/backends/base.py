@@ -17,13 +17,15 @@ from __future__ import annotations
 import enum
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 __all__ = [
     "Backend",
     "LaunchError",
     "LaunchSpec",
+    "LogEvent",
     "Progress",
+    "TimedLogs",
     "TrainingPhase",
     "Wake",
 ]
@@ -137,3 +139,25 @@ class Backend(Protocol):
 
     async def close(self) -> None:
         """Release resources at server shutdown. Running jobs are left to restart recovery."""
+
+
+@dataclass(frozen=True)
+class LogEvent:
+    """One line of a host's stream and when the backend saw it written (epoch ms)."""
+
+    timestamp: int
+    message: str
+
+
+@runtime_checkable
+class TimedLogs(Protocol):
+    """A backend that also keeps when each line was written: its streams read as CloudWatch
+    events. A backend without it is read by bytes, one event per line, with no time of its own.
+    """
+
+    async def read_events(
+        self, training_job_name: str, host: str, start: int, limit: int
+    ) -> tuple[Sequence[LogEvent], int]:
+        """Events ``start .. start+limit`` of ``host``'s stream, in the order they were
+        written, and how many the stream has now. ``([], 0)`` for an unknown job or host.
+        """

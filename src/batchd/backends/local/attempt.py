@@ -175,6 +175,7 @@ class Attempt:
             for host in request.cluster.hosts:
                 workspace.note(
                     host,
+                    self.settings.clock_ms(),
                     f"host names may not resolve ({problem}); "
                     "SM_STUDIO_LOCAL_MODE=true is set to skip the toolkit's DNS wait",
                 )
@@ -199,6 +200,7 @@ class Attempt:
                 env=command.env,
                 cwd=command.cwd,
                 log_path=log,
+                clock_ms=self.settings.clock_ms,
                 cleanup=command.cleanup,
             )
             self.hosts.append(process)
