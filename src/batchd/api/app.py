@@ -24,6 +24,7 @@ from batchd.errors import BatchdError, InvalidParameter, ServerError, StartupErr
 from batchd.operations import (  # noqa: F401  (registers the handlers)
     environments,
     jobs,
+    logs,
     policies,
     queues,
     quota_shares,
@@ -56,6 +57,7 @@ _LOGS_PREFIX = "/batchd/"
 _LOGS = re.compile(r"^/batchd/v1/jobs/(?P<job>[^/]+)/logs$")
 
 _JSON = b"application/json"
+_LOGS_TARGET = b"Logs_20140328."
 _AMZ_JSON = b"application/x-amz-json-1.1"
 _TEXT = b"text/plain; charset=utf-8"
 
@@ -139,6 +141,21 @@ class BatchApi:
         result = await handler(self.ctx, params)
         return to_json(op.output_shape, result)
 
+    async def cloudwatch_logs(self, method: str, target: str, body: bytes) -> bytes:
+        """CloudWatch Logs' JSON 1.1: ``X-Amz-Target: Logs_20140328.<Op>`` (read-only)."""
+        name = target.partition(".")[2]
+        handler = HANDLERS.get(logs.LOGS + name)
+        if method != "POST" or handler is None:
+            raise Unsupported(
+                f"{target} is not supported; batchd answers CloudWatch Logs DescribeLogGroups, "
+                "DescribeLogStreams, GetLogEvents and FilterLogEvents over training job output"
+            )
+        op = service_model("logs").operation_model(name)
+        params = parse_params(op, {}, [], body or b"{}")
+        validate(op.name, op.input_shape, params)
+        result = await handler(self.ctx, params)
+        return to_json(op.output_shape, result)
+
     async def batch(self, method: str, raw_path: str, query_string: bytes, body: bytes) -> bytes:
         found = self.router.match(method, raw_path)
         if found is None:
@@ -205,14 +222,18 @@ class BatchdApp:
             return
         target = headers.get(b"x-amz-target")
         on_sagemaker = bool(target) and path == "/"
+        on_logs = on_sagemaker and (target or b"").startswith(_LOGS_TARGET)
         service, media = ("sagemaker", _AMZ_JSON) if on_sagemaker else ("batch", _JSON)
+        service = "logs" if on_logs else service
         error: str | None = None
         try:
             api = self._api()
             body = await read_body(receive, headers.get(b"content-length"), _MAX_BODY)
             if self.verifier is not None:
                 api.authenticate(method, raw_path, scope, headers, body)
-            if on_sagemaker:
+            if on_logs:
+                result = await api.cloudwatch_logs(method, (target or b"").decode("latin-1"), body)
+            elif on_sagemaker:
                 result = await api.sagemaker(method, (target or b"").decode("latin-1"), body)
             else:
                 result = await api.batch(method, raw_path, scope.get("query_string", b""), body)

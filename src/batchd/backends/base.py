@@ -19,6 +19,8 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
+from batchd.domain.training import LogEvent
+
 __all__ = [
     "Backend",
     "LaunchError",
@@ -139,14 +141,6 @@ class Backend(Protocol):
 
     async def close(self) -> None:
         """Release resources at server shutdown. Running jobs are left to restart recovery."""
-
-
-@dataclass(frozen=True)
-class LogEvent:
-    """One line of a host's stream and when the backend saw it written (epoch ms)."""
-
-    timestamp: int
-    message: str
 
 
 @runtime_checkable

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["TrainingJob"]
+__all__ = ["LogEvent", "TrainingJob"]
 
 
 @dataclass(frozen=True)
@@ -20,3 +20,13 @@ class TrainingJob:
     training_end_time: int | None = None
     failure_reason: str | None = None
     model_artifacts: str | None = None  # s3:// URI of model.tar.gz
+    # Hosts of the cluster: one log stream each, from the start of the attempt.
+    instance_count: int = 1
+
+
+@dataclass(frozen=True)
+class LogEvent:
+    """One line of a host's log stream and when the backend saw it written (epoch ms)."""
+
+    timestamp: int
+    message: str

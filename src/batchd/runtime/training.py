@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Mapping
+from typing import Any
 
 from batchd.backends.base import Progress, TrainingPhase
 from batchd.domain.jobs import ServiceJob
 from batchd.domain.training import TrainingJob
 
-__all__ = ["created", "launch_failed", "observed", "stopping"]
+__all__ = ["created", "instance_count", "launch_failed", "observed", "stopping"]
 
 _STATUS = {
     TrainingPhase.PENDING: ("InProgress", "Starting"),
@@ -29,7 +31,16 @@ def created(job: ServiceJob, now: int) -> TrainingJob:
         job_id=job.job_id,
         creation_time=now,
         last_modified_time=now,
+        instance_count=instance_count(job.payload),
     )
+
+
+def instance_count(payload: Mapping[str, Any]) -> int:
+    """Hosts of the cluster, as the SDK counts them for its log streams."""
+    config = payload.get("ResourceConfig") or {}
+    groups = config.get("InstanceGroups") or []
+    counted = sum(int(g.get("InstanceCount") or 0) for g in groups if isinstance(g, Mapping))
+    return max(1, counted or int(config.get("InstanceCount") or 1))
 
 
 def observed(record: TrainingJob, progress: Progress, now: int) -> TrainingJob:
