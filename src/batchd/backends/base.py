@@ -91,6 +91,9 @@ class Progress:
     model_artifacts: str | None = None
     # True when the job ended because stop() asked it to.
     stopped_by_request: bool = False
+    # Epoch ms when the hosts were done and the upload of the model and output began, for a
+    # backend that knows (SageMaker's "Uploading" secondary status).
+    uploading_at_ms: int | None = None
 
 
 class LaunchError(Exception):

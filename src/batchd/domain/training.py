@@ -4,7 +4,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["LogEvent", "TrainingJob"]
+__all__ = ["LogEvent", "StatusTransition", "TrainingJob"]
+
+
+@dataclass(frozen=True)
+class StatusTransition:
+    """One entry of SageMaker's SecondaryStatusTransitions (epoch ms; open while current)."""
+
+    status: str
+    start_time: int
+    status_message: str
+    end_time: int | None = None
 
 
 @dataclass(frozen=True)
@@ -22,6 +32,7 @@ class TrainingJob:
     model_artifacts: str | None = None  # s3:// URI of model.tar.gz
     # Hosts of the cluster: one log stream each, from the start of the attempt.
     instance_count: int = 1
+    secondary_status_transitions: tuple[StatusTransition, ...] = ()
 
 
 @dataclass(frozen=True)
