@@ -117,4 +117,4 @@ def build_app(settings: Settings) -> BatchdApp:
             "and terminate jobs; set BATCHD_ACCESS_KEYS or --access-keys-file",
             settings.host,
         )
-    return create_app(factory, verifier)
+    return create_app(factory, verifier, settings.request_log)

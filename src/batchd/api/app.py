@@ -10,6 +10,7 @@ import itertools
 import logging
 import os
 import re
+import time
 import traceback
 import urllib.parse
 import uuid
@@ -17,8 +18,10 @@ from collections.abc import Awaitable, Callable, Mapping, MutableMapping
 from typing import Any
 from urllib.parse import parse_qsl
 
+from batchd.api.accounting import account
 from batchd.api.auth import AuthFailure, SigV4Verifier
 from batchd.api.logs import read_logs
+from batchd.api.metrics import CONTENT_TYPE, RequestMetrics, render
 from batchd.api.requests import ClientDisconnected, Receive, TooLarge, parse_params, read_body
 from batchd.errors import BatchdError, InvalidParameter, ServerError, StartupError, Unsupported
 from batchd.operations import (  # noqa: F401  (registers the handlers)
@@ -192,15 +195,47 @@ class BatchdApp:
         self,
         ctx_factory: ContextFactory,
         verifier: SigV4Verifier | None = None,
+        request_log: bool = False,
     ) -> None:
         self._ctx_factory = ctx_factory
         self.verifier = verifier
         self.api: BatchApi | None = None
+        self.metrics = RequestMetrics()
+        self.metrics.request_log = request_log
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self._not_http(scope, receive, send)
             return
+        if scope["path"] == "/metrics" and scope["method"] == "GET":
+            await self._metrics(send)
+            return
+        # Every answer passes here: counted for /metrics, and logged with --request-log.
+        started = time.perf_counter()
+        answered: list[MutableMapping[str, Any]] = []
+
+        async def sending(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                answered.append(message)
+            await send(message)
+
+        await self._http(scope, receive, sending)
+        if answered:
+            router = self.api.router if self.api is not None else None
+            account(scope, answered[0], time.perf_counter() - started, router, self.metrics)
+
+    async def _metrics(self, send: Send) -> None:
+        try:
+            body = await render(self._api().ctx, self.metrics)
+            status, media = 200, CONTENT_TYPE
+        except Exception:  # the store is unreachable: say so, as any failed scrape
+            log.exception("GET /metrics failed")
+            body, status, media = b"metrics unavailable\n", 503, _TEXT
+        headers = [(b"content-length", b"%d" % len(body)), (b"content-type", media)]
+        await send({"type": "http.response.start", "status": status, "headers": headers})
+        await send({"type": "http.response.body", "body": body})
+
+    async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
         request_id = _request_id()
         method: str = scope["method"]
         path: str = scope["path"]
@@ -350,6 +385,10 @@ async def _method_not_allowed(send: Send, allow: bytes) -> None:
 def create_app(
     ctx_factory: ContextFactory,
     verifier: SigV4Verifier | None = None,
+    request_log: bool = False,
 ) -> BatchdApp:
-    """The app; ``ctx_factory`` opens the store and runtime and returns a closer for them."""
-    return BatchdApp(ctx_factory, verifier)
+    """The app; ``ctx_factory`` opens the store and runtime and returns a closer for them.
+
+    ``request_log``: one line per request on the ``batchd.requests`` logger.
+    """
+    return BatchdApp(ctx_factory, verifier, request_log)
