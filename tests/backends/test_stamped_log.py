@@ -67,3 +67,13 @@ def test_a_log_written_before_stamping_reads_one_event_per_line(tmp_path: Path) 
     (tmp_path / "algo-1.log").write_bytes(b"a\nb\n")
     events, total = read_stamped(tmp_path / "algo-1.log", 1, 5)
     assert total == 2 and [e.message for e in events] == ["b"]
+
+
+def test_a_progress_bar_s_carriage_returns_end_events_too(tmp_path: Path) -> None:
+    lines = LineBuffer()
+    written = lines.feed(b"10%\r20%\r30") + lines.feed(b"%\r\ndone\r\n")
+    log = StampedLog(tmp_path / "algo-1.log")
+    log.write_lines(written, 1)
+    log.close()
+    events, _ = read_stamped(tmp_path / "algo-1.log", 0, 10)
+    assert [e.message for e in events] == ["10%", "20%", "30%", "done"]

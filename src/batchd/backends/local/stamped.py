@@ -16,6 +16,7 @@ stamped with the log's modification time.
 from __future__ import annotations
 
 import os
+import re
 import struct
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,7 +24,10 @@ from pathlib import Path
 __all__ = ["LineBuffer", "StampedEvent", "StampedLog", "index_path", "read_stamped"]
 
 _RECORD = struct.Struct("<QQ")
-_MAX_LINE = 256 * 1024  # CloudWatch's event size limit; a longer line is cut into events
+_MAX_LINE = 256 * 1024
+# A carriage return ends a line too: progress bars (tqdm) redraw with it and never write a
+# newline, and they should show while the job runs.
+_EOL = re.compile(rb"\r\n|\n|\r")  # CloudWatch's event size limit; a longer line is cut into events
 
 
 def index_path(log_path: Path) -> Path:
@@ -50,8 +54,8 @@ class StampedLog:
         records = bytearray()
         start = 0
         while start < len(data):
-            cut = data.find(b"\n", start, start + _MAX_LINE)
-            stop = min(len(data), start + _MAX_LINE) if cut < 0 else cut + 1
+            found = _EOL.search(data, start, start + _MAX_LINE)
+            stop = min(len(data), start + _MAX_LINE) if found is None else found.end()
             records += _RECORD.pack(self._end + stop, now_ms)
             start = stop
         os.write(self._log, data)
@@ -75,7 +79,7 @@ class LineBuffer:
             rest, self._pending = self._pending, b""
             return rest
         data = self._pending + chunk
-        cut = data.rfind(b"\n") + 1
+        cut = max(data.rfind(b"\n"), data.rfind(b"\r")) + 1
         if cut == 0 and len(data) < _MAX_LINE:
             self._pending = data
             return b""
@@ -134,4 +138,4 @@ def _unindexed(log_path: Path, start: int, limit: int) -> tuple[list[StampedEven
 
 
 def _message(line: bytes) -> str:
-    return line.removesuffix(b"\n").removesuffix(b"\r").decode("utf-8", "replace")
+    return line.rstrip(b"\r\n").decode("utf-8", "replace")
