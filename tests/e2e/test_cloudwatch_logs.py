@@ -15,7 +15,8 @@ import httpx
 import pytest
 
 from tests.e2e.test_local_training import ended, local, submit, training_payload  # noqa: F401
-from tests.support.server import CREDENTIALS, RunningServer, wait_for
+from tests.support.builders import fifo_queue
+from tests.support.server import CREDENTIALS, RunningServer, payload, serve, settings_for, wait_for
 
 GROUP = "/aws/sagemaker/TrainingJobs"
 
@@ -260,3 +261,43 @@ def test_aws_cli_v2_tails_and_gets_a_training_job_s_log(
     )
     messages = [e["message"] for e in json.loads(got.stdout)["events"]]
     assert messages[-1] == "algo-2 done"
+
+
+@pytest.mark.parametrize("descending", [False, True])
+def test_describe_log_streams_pages_every_host_of_every_job_in_name_order(
+    tmp_path: Path, descending: bool
+) -> None:
+    settings = settings_for(f"sqlite:///{tmp_path / 'db.sqlite'}", tmp_path)
+    with serve(settings) as running:
+        batch = running.client()
+        fifo_queue(batch, "q", max_capacity=20)
+        ids = [
+            batch.submit_service_job(
+                jobName=f"job{i}",
+                jobQueue="q",
+                serviceJobType="SAGEMAKER_TRAINING",
+                serviceRequestPayload=payload(instances=2),
+            )["jobId"]
+            for i in range(5)
+        ]
+        names = [_training_job(running, job_id) for job_id in ids]
+        expected = sorted((f"{n}/algo-{h}-" for n in names for h in (1, 2)), reverse=descending)
+        logs = running.client("logs")
+        seen: list[str] = []
+        pages: list[dict[str, Any]] = []
+        token: dict[str, str] = {}
+        while True:
+            page = logs.describe_log_streams(
+                logGroupName=GROUP,
+                logStreamNamePrefix="AWSBatch",
+                limit=3,
+                descending=descending,
+                **token,
+            )
+            pages.append(page)
+            seen += [s["logStreamName"] for s in page["logStreams"]]
+            if "nextToken" not in page:
+                break
+            token = {"nextToken": page["nextToken"]}
+    assert [s.rsplit("-", 1)[0] + "-" for s in seen] == expected
+    assert [len(p["logStreams"]) for p in pages] == [3, 3, 3, 1]
