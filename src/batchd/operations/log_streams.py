@@ -9,7 +9,7 @@ until it finds one stream per host. Its events come from the backend that ran th
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -133,7 +133,3 @@ async def first_at_or_after(ctx: Context, stream: Stream, at: int, total: int) -
         else:
             high = middle
     return low
-
-
-def ordered(streams: Sequence[Stream]) -> list[Stream]:
-    return sorted(streams, key=lambda s: s.name)
