@@ -95,6 +95,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="verify SigV4 signatures against ID:SECRET entries in this file "
         "(or set BATCHD_ACCESS_KEYS); off by default",
     )
+    serve.add_argument(
+        "--request-log",
+        action="store_true",
+        help="log one line per request: operation, status, latency, request id, access key id",
+    )
     serve.add_argument("--log-level", choices=_LOG_LEVELS, default="info")
     worker = sub.add_parser("_worker")  # one process of `serve --workers N`
     worker.add_argument("--log-level", choices=_LOG_LEVELS, default="info")

@@ -45,6 +45,8 @@ class Settings:
     s3_endpoint_url: str | None = None
     container_runtime: str | None = None
     hosts_file: Path | None = Path("/etc/hosts")
+    # One log line per request (operation, status, latency, request id, access key id).
+    request_log: bool = False
 
     def __post_init__(self) -> None:
         if not re.fullmatch(r"\d{12}", self.account_id):

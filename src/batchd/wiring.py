@@ -130,4 +130,4 @@ def build_app(
             "and terminate jobs; set BATCHD_ACCESS_KEYS or --access-keys-file",
             settings.host,
         )
-    return create_app(factory, verifier)
+    return create_app(factory, verifier, settings.request_log)

@@ -19,11 +19,13 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
 import signal
 import socket
 import subprocess
 import sys
 import time
+from pathlib import Path
 from types import FrameType
 
 from batchd.settings import Settings
@@ -32,6 +34,7 @@ __all__ = ["run_workers", "serve_worker"]
 
 log = logging.getLogger("batchd.workers")
 
+_METRICS_ENV = "PROMETHEUS_MULTIPROC_DIR"
 _SECRET_ENVIRONMENT = ("BATCHD_ACCESS_KEYS",)  # the workers get these from their settings
 # A worker that cannot listen exits 2, and uvicorn exits 3 when the app fails to start
 # (say, the database is unreachable): stop then, as one process would, instead of retrying.
@@ -106,6 +109,7 @@ class _Supervisor:
         self.count = count
         self.argv = [sys.executable, "-m", "batchd.cli", "_worker", "--log-level", log_level]
         self.env = {k: v for k, v in os.environ.items() if k not in _SECRET_ENVIRONMENT}
+        self.env[_METRICS_ENV] = str(_metrics_dir(settings))
         self.workers: dict[int, subprocess.Popen[bytes]] = {}
         self.stopping = False
 
@@ -155,6 +159,15 @@ class _Supervisor:
             except subprocess.TimeoutExpired:
                 proc.kill()
         self.workers.clear()
+
+
+def _metrics_dir(settings: Settings) -> Path:
+    """Where the workers' counters live (prometheus_client's multiprocess mode), emptied
+    at start: a scrape of any worker sums them all, also those of workers that died."""
+    path = settings.data_dir / "metrics"
+    shutil.rmtree(path, ignore_errors=True)
+    path.mkdir(parents=True)
+    return path
 
 
 def run_workers(settings: Settings, count: int, log_level: str) -> int:

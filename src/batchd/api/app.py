@@ -10,6 +10,7 @@ import itertools
 import logging
 import os
 import re
+import time
 import traceback
 import urllib.parse
 import uuid
@@ -18,14 +19,18 @@ from typing import Any
 from urllib.parse import parse_qsl
 
 from batchd import jsontext
+from batchd.api.accounting import account
 from batchd.api.auth import AuthFailure, SigV4Verifier
+from batchd.api.batch_api import BatchApi
 from batchd.api.dashboard import Dashboard
 from batchd.api.logs import read_logs
-from batchd.api.requests import ClientDisconnected, Receive, TooLarge, parse_params, read_body
-from batchd.errors import BatchdError, InvalidParameter, ServerError, StartupError, Unsupported
+from batchd.api.metrics import CONTENT_TYPE, RequestMetrics, render
+from batchd.api.requests import ClientDisconnected, Receive, read_body
+from batchd.errors import BatchdError, ServerError, StartupError
 from batchd.operations import (  # noqa: F401  (registers the handlers)
     environments,
     jobs,
+    logs,
     policies,
     queues,
     quota_shares,
@@ -35,14 +40,10 @@ from batchd.operations import (  # noqa: F401  (registers the handlers)
 )
 from batchd.operations.context import Context
 from batchd.operations.health import health
-from batchd.operations.registry import HANDLERS
 from batchd.protocol.errors import WireError, wire_error
-from batchd.protocol.model import Router, router, service_model
 from batchd.protocol.rules import BODY_LIMITS, DEFAULT_BODY_LIMIT
-from batchd.protocol.serialize import to_json
-from batchd.protocol.validate import validate
 
-__all__ = ["BatchdApp", "ContextFactory", "create_app"]
+__all__ = ["BatchApi", "BatchdApp", "ContextFactory", "create_app"]
 
 log = logging.getLogger("batchd.api")
 
@@ -60,6 +61,7 @@ _HEALTH = "/batchd/v1/health"
 _LOGS = re.compile(r"^/batchd/v1/jobs/(?P<job>[^/]+)/logs$")
 
 _JSON = b"application/json"
+_LOGS_TARGET = b"Logs_20140328."
 _AMZ_JSON = b"application/x-amz-json-1.1"
 _TEXT = b"text/plain; charset=utf-8"
 
@@ -114,72 +116,6 @@ async def _respond(
     await send({"type": "http.response.body", "body": body})
 
 
-class BatchApi:
-    """From a decoded request to the JSON answer of its operation."""
-
-    def __init__(self, ctx: Context, verifier: SigV4Verifier | None = None) -> None:
-        self.ctx = ctx
-        self.router: Router = router()
-        self.verifier = verifier
-
-    def authenticate(
-        self, method: str, raw_path: str, scope: Scope, headers: dict[bytes, bytes], body: bytes
-    ) -> None:
-        assert self.verifier is not None
-        self.verifier.verify(
-            method,
-            raw_path,
-            scope.get("query_string", b"").decode("latin-1"),
-            {k.decode("latin-1"): v.decode("latin-1") for k, v in headers.items()},
-            body,
-            self.ctx.clock.now_utc(),
-        )
-
-    async def sagemaker(self, method: str, target: str, body: bytes) -> bytes:
-        """SageMaker's JSON 1.1 protocol: ``POST /`` with ``X-Amz-Target: SageMaker.<Op>``."""
-        prefix, _, name = target.partition(".")
-        model = service_model("sagemaker")
-        handler = HANDLERS.get(sagemaker.SAGEMAKER + name)
-        if method != "POST" or prefix != "SageMaker" or handler is None:
-            raise Unsupported(
-                f"{target} is not supported; batchd answers SageMaker DescribeTrainingJob, "
-                "ListTrainingJobs, StopTrainingJob and ListTags for the jobs it runs"
-            )
-        op = model.operation_model(name)
-        params = parse_params(op, {}, [], body or b"{}")
-        validate(op.name, op.input_shape, params)
-        result = await handler(self.ctx, params)
-        return to_json(op.output_shape, result)
-
-    async def batch(self, method: str, raw_path: str, query_string: bytes, body: bytes) -> bytes:
-        found = self.router.match(method, raw_path)
-        if found is None:
-            if self.router.path_exists(raw_path):
-                raise InvalidParameter(f"Method {method} is not allowed on {raw_path}")
-            raise InvalidParameter(
-                f"Unknown operation: {method} {raw_path[:200]}" + (" (with a body)" if body else "")
-            )
-        op, labels = found
-        handler = HANDLERS.get(op.name)
-        limit = BODY_LIMITS.get(op.name, DEFAULT_BODY_LIMIT)
-        if len(body) > limit:
-            raise TooLarge(f"Request body of {len(body)} bytes exceeds the limit of {limit} bytes")
-        if handler is None:
-            raise Unsupported(
-                f"{op.name} is not supported by batchd, which implements AWS Batch service jobs "
-                "(SAGEMAKER_TRAINING queues) only"
-            )
-        query = (
-            parse_qsl(query_string.decode("latin-1"), keep_blank_values=True)
-            if query_string
-            else []
-        )
-        params = parse_params(op, labels, query, body)
-        validate(op.name, op.input_shape, params)
-        result = await handler(self.ctx, params)
-        return to_json(op.output_shape, result)
-
-
 class BatchdApp:
     """The ASGI 3 application: ``http`` requests and the ``lifespan`` protocol."""
 
@@ -187,16 +123,48 @@ class BatchdApp:
         self,
         ctx_factory: ContextFactory,
         verifier: SigV4Verifier | None = None,
+        request_log: bool = False,
     ) -> None:
         self._ctx_factory = ctx_factory
         self.verifier = verifier
         self.api: BatchApi | None = None
         self.dashboard = Dashboard(verifier)
+        self.metrics = RequestMetrics()
+        self.metrics.request_log = request_log
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self._not_http(scope, receive, send)
             return
+        if scope["path"] == "/metrics" and scope["method"] == "GET":
+            await self._metrics(send)
+            return
+        # Every answer passes here: counted for /metrics, and logged with --request-log.
+        started = time.perf_counter()
+        answered: list[MutableMapping[str, Any]] = []
+
+        async def sending(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                answered.append(message)
+            await send(message)
+
+        await self._http(scope, receive, sending)
+        if answered:
+            router = self.api.router if self.api is not None else None
+            account(scope, answered[0], time.perf_counter() - started, router, self.metrics)
+
+    async def _metrics(self, send: Send) -> None:
+        try:
+            body = await render(self._api().ctx, self.metrics)
+            status, media = 200, CONTENT_TYPE
+        except Exception:  # the store is unreachable: say so, as any failed scrape
+            log.exception("GET /metrics failed")
+            body, status, media = b"metrics unavailable\n", 503, _TEXT
+        headers = [(b"content-length", b"%d" % len(body)), (b"content-type", media)]
+        await send({"type": "http.response.start", "status": status, "headers": headers})
+        await send({"type": "http.response.body", "body": body})
+
+    async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
         request_id = _request_id()
         method: str = scope["method"]
         path: str = scope["path"]
@@ -207,27 +175,31 @@ class BatchdApp:
             await self._health(send, request_id)
             return
         # Matched on the raw path: a job ARN arrives with its slashes encoded as %2F.
-        logs = _LOGS.match(raw_path) if raw_path.startswith(_LOGS_PREFIX) else None
-        if logs is not None and method in _LOGS_METHODS:
-            job = urllib.parse.unquote(logs["job"])
+        log_path = _LOGS.match(raw_path) if raw_path.startswith(_LOGS_PREFIX) else None
+        if log_path is not None and method in _LOGS_METHODS:
+            job = urllib.parse.unquote(log_path["job"])
             await self._logs(scope, send, method, raw_path, headers, job, request_id)
             return
         if method not in _METHODS:
-            await _method_not_allowed(send, b"GET, HEAD" if logs is not None else _ALLOW_ALL)
+            await _method_not_allowed(send, b"GET, HEAD" if log_path is not None else _ALLOW_ALL)
             return
         if Dashboard.wants(method, path, headers):
             await self.dashboard(self._api().ctx, scope, receive, send, headers)
             return
         target = headers.get(b"x-amz-target")
         on_sagemaker = bool(target) and path == "/"
+        on_logs = on_sagemaker and (target or b"").startswith(_LOGS_TARGET)
         service, media = ("sagemaker", _AMZ_JSON) if on_sagemaker else ("batch", _JSON)
+        service = "logs" if on_logs else service
         error: str | None = None
         try:
             api = self._api()
             body = await read_body(receive, headers.get(b"content-length"), _MAX_BODY)
             if self.verifier is not None:
                 api.authenticate(method, raw_path, scope, headers, body)
-            if on_sagemaker:
+            if on_logs:
+                result = await api.cloudwatch_logs(method, (target or b"").decode("latin-1"), body)
+            elif on_sagemaker:
                 result = await api.sagemaker(method, (target or b"").decode("latin-1"), body)
             else:
                 result = await api.batch(method, raw_path, scope.get("query_string", b""), body)
@@ -352,6 +324,10 @@ async def _method_not_allowed(send: Send, allow: bytes) -> None:
 def create_app(
     ctx_factory: ContextFactory,
     verifier: SigV4Verifier | None = None,
+    request_log: bool = False,
 ) -> BatchdApp:
-    """The app; ``ctx_factory`` opens the store and runtime and returns a closer for them."""
-    return BatchdApp(ctx_factory, verifier)
+    """The app; ``ctx_factory`` opens the store and runtime and returns a closer for them.
+
+    ``request_log``: one line per request on the ``batchd.requests`` logger.
+    """
+    return BatchdApp(ctx_factory, verifier, request_log)

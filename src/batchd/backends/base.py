@@ -19,13 +19,17 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
+from batchd.domain.training import LogEvent
+
 __all__ = [
     "Adopting",
     "Backend",
     "LaunchError",
     "LaunchSpec",
+    "LogEvent",
     "Progress",
     "Scheduled",
+    "TimedLogs",
     "TrainingPhase",
     "Wake",
 ]
@@ -89,6 +93,9 @@ class Progress:
     model_artifacts: str | None = None
     # True when the job ended because stop() asked it to.
     stopped_by_request: bool = False
+    # Epoch ms when the hosts were done and the upload of the model and output began, for a
+    # backend that knows (SageMaker's "Uploading" secondary status).
+    uploading_at_ms: int | None = None
 
 
 class LaunchError(Exception):
@@ -157,3 +164,17 @@ class Adopting(Protocol):
 
     async def adopt(self, spec: LaunchSpec, scheduled_at: int, started_at: int | None) -> None:
         """Go on reporting on the training job ``spec`` names as if this process started it."""
+
+
+@runtime_checkable
+class TimedLogs(Protocol):
+    """A backend that also keeps when each line was written: its streams read as CloudWatch
+    events. A backend without it is read by bytes, one event per line, with no time of its own.
+    """
+
+    async def read_events(
+        self, training_job_name: str, host: str, start: int, limit: int
+    ) -> tuple[Sequence[LogEvent], int]:
+        """Events ``start .. start+limit`` of ``host``'s stream, in the order they were
+        written, and how many the stream has now. ``([], 0)`` for an unknown job or host.
+        """

@@ -4,7 +4,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["TrainingJob"]
+__all__ = ["LogEvent", "StatusTransition", "TrainingJob"]
+
+
+@dataclass(frozen=True)
+class StatusTransition:
+    """One entry of SageMaker's SecondaryStatusTransitions (epoch ms; open while current)."""
+
+    status: str
+    start_time: int
+    status_message: str
+    end_time: int | None = None
 
 
 @dataclass(frozen=True)
@@ -20,3 +30,14 @@ class TrainingJob:
     training_end_time: int | None = None
     failure_reason: str | None = None
     model_artifacts: str | None = None  # s3:// URI of model.tar.gz
+    # Hosts of the cluster: one log stream each, from the start of the attempt.
+    instance_count: int = 1
+    secondary_status_transitions: tuple[StatusTransition, ...] = ()
+
+
+@dataclass(frozen=True)
+class LogEvent:
+    """One line of a host's log stream and when the backend saw it written (epoch ms)."""
+
+    timestamp: int
+    message: str

@@ -10,6 +10,7 @@ from batchd.clock import Clock, Ids
 from batchd.domain.arns import Arns
 from batchd.domain.jobs import ServiceJob
 from batchd.domain.resources import JobQueue
+from batchd.domain.training import LogEvent
 from batchd.scheduling.queue_view import QueueSnapshot
 from batchd.storage.store import Store
 
@@ -52,6 +53,10 @@ class LogReader(Protocol):
     async def read_log(
         self, training_job_name: str, backend: str | None, host: str, offset: int, limit: int
     ) -> bytes: ...
+
+    async def read_events(
+        self, training_job_name: str, backend: str | None, host: str, start: int, limit: int
+    ) -> tuple[Sequence[LogEvent], int]: ...
 
 
 @dataclass(frozen=True)

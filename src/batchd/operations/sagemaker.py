@@ -53,7 +53,28 @@ async def describe_training_job(ctx: Context, params: Params) -> Any:
         "FailureReason": record.failure_reason,
         "ModelArtifacts": {"S3ModelArtifacts": record.model_artifacts or ""},
         "StoppingCondition": payload.get("StoppingCondition") or {"MaxRuntimeInSeconds": 86400},
+        "SecondaryStatusTransitions": [
+            {
+                "Status": each.status,
+                "StartTime": each.start_time,
+                "EndTime": each.end_time,
+                "StatusMessage": each.status_message,
+            }
+            for each in record.secondary_status_transitions
+        ],
+        **_seconds(record),
     }
+
+
+def _seconds(record: TrainingJob) -> dict[str, int]:
+    """TrainingTimeInSeconds and BillableTimeInSeconds, once the job has ended: from the start
+    of training (or of the attempt, if it never got there) to its end, rounded up."""
+    end = record.training_end_time
+    if end is None:
+        return {}
+    start = record.training_start_time or record.creation_time
+    seconds = max(0, -(-(end - start) // 1000))
+    return {"TrainingTimeInSeconds": seconds, "BillableTimeInSeconds": seconds}
 
 
 @operation(SAGEMAKER + "ListTrainingJobs")

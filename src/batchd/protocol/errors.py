@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from batchd import jsontext
-from batchd.errors import BatchdError, ClientError
+from batchd.errors import BatchdError, ClientError, NotFound
 
 __all__ = ["WireError", "wire_error"]
 
@@ -21,6 +21,12 @@ class WireError:
 
 
 def wire_error(err: BatchdError, service: str = "batch") -> WireError:
+    if service == "logs":  # CloudWatch Logs' own codes, which its clients branch on
+        if isinstance(err, NotFound):
+            return WireError(400, "ResourceNotFoundException", err.message)
+        if isinstance(err, ClientError):
+            return WireError(400, "InvalidParameterException", err.message)
+        return WireError(500, "ServiceUnavailableException", err.message)
     if service == "sagemaker":
         if isinstance(err, ClientError):
             return WireError(400, "ValidationException", err.message)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-from batchd.backends.base import Backend
+from batchd.backends.base import Backend, LogEvent, TimedLogs
 
 __all__ = ["BackendLogs"]
 
@@ -42,3 +42,29 @@ class BackendLogs:
             if body:
                 return body
         return b""
+
+    async def read_events(
+        self, training_job_name: str, backend: str | None, host: str, start: int, limit: int
+    ) -> tuple[Sequence[LogEvent], int]:
+        """Events of one host's stream; a backend without times gives one event per line, each
+        stamped 0 (the caller knows nothing better than the stream's creation time)."""
+        for candidate in self._candidates(backend):
+            if isinstance(candidate, TimedLogs):
+                events, total = await candidate.read_events(training_job_name, host, start, limit)
+            else:
+                events, total = await _untimed(candidate, training_job_name, host, start, limit)
+            if total:
+                return events, total
+        return (), 0
+
+
+_UNTIMED_BYTES = 8 * 1024 * 1024
+
+
+async def _untimed(
+    backend: Backend, training_job_name: str, host: str, start: int, limit: int
+) -> tuple[Sequence[LogEvent], int]:
+    body = await backend.read_log(training_job_name, host, 0, _UNTIMED_BYTES)
+    lines = body.decode("utf-8", "replace").splitlines()
+    chosen = lines[max(0, start) : max(0, start + limit)]
+    return [LogEvent(0, line) for line in chosen], len(lines)

@@ -61,6 +61,22 @@ class TrainingJobs:
         docs = await self._db.read(lambda conn: list(conn.execute(stmt).scalars()))
         return [from_wire(TrainingJob, jsontext.loads(doc)) for doc in docs]
 
+    async def by_name(
+        self, *, prefix: str, from_name: str | None, descending: bool, limit: int
+    ) -> list[TrainingJob]:
+        """Names starting with ``prefix``, in name order from ``from_name`` (inclusive), on
+        the primary key: the CloudWatch Logs facade lists log streams with it."""
+        c = training_jobs.c
+        stmt = select(c.doc)
+        if prefix:
+            stmt = stmt.where(c.name.startswith(prefix, autoescape=True))
+        if from_name is not None:
+            stmt = stmt.where(c.name <= from_name if descending else c.name >= from_name)
+        order = c.name.desc() if descending else c.name.asc()
+        stmt = stmt.order_by(order).limit(limit)
+        docs = await self._db.read(lambda conn: conn.execute(stmt).scalars().all())
+        return [from_wire(TrainingJob, jsontext.loads(doc)) for doc in docs]
+
 
 def training_row(record: TrainingJob) -> dict[str, Any]:
     return {

@@ -85,6 +85,7 @@ class Attempt:
         self.at_ms = settings.clock_ms()
         self.failure_reason: str | None = None
         self.model_artifacts: str | None = None
+        self.uploading_at_ms: int | None = None
         self.stopped_by_request = False
         self.hosts: list[HostProcess] = []
         self._interrupt = asyncio.Event()
@@ -99,6 +100,7 @@ class Attempt:
             failure_reason=self.failure_reason,
             at_ms=self.at_ms,
             model_artifacts=self.model_artifacts,
+            uploading_at_ms=self.uploading_at_ms,
             stopped_by_request=self.stopped_by_request,
         )
 
@@ -175,6 +177,7 @@ class Attempt:
             for host in request.cluster.hosts:
                 workspace.note(
                     host,
+                    self.settings.clock_ms(),
                     f"host names may not resolve ({problem}); "
                     "SM_STUDIO_LOCAL_MODE=true is set to skip the toolkit's DNS wait",
                 )
@@ -199,6 +202,7 @@ class Attempt:
                 env=command.env,
                 cwd=command.cwd,
                 log_path=log,
+                clock_ms=self.settings.clock_ms,
                 cleanup=command.cleanup,
             )
             self.hosts.append(process)
@@ -289,6 +293,7 @@ class Attempt:
         return f"AlgorithmError: {line}, exit code: {code}"[:FAILURE_REASON_LIMIT]
 
     async def _pack(self, outcome: _Outcome) -> _Outcome:
+        self.uploading_at_ms = self.settings.clock_ms()
         try:
             uri = await asyncio.to_thread(
                 upload_artifacts, self.settings.store, self.workspace, self.request

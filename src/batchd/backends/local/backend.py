@@ -24,7 +24,7 @@ import collections
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from batchd.backends.base import LaunchError, LaunchSpec, Progress, TrainingPhase, Wake
+from batchd.backends.base import LaunchError, LaunchSpec, LogEvent, Progress, TrainingPhase, Wake
 from batchd.backends.local.attempt import Attempt, AttemptSettings
 from batchd.backends.local.commands import Launcher, check_runtime
 from batchd.backends.local.hostnames import HostsFile
@@ -32,7 +32,12 @@ from batchd.backends.local.objectstore import ObjectStore
 from batchd.backends.local.payload import InvalidRequest, check_job_name, parse_request
 from batchd.backends.local.reaper import Reaper
 from batchd.backends.local.recovery import Journal, Ledger, Leftover, lost_reason
-from batchd.backends.local.workspace import Workspace, attempt_log_hosts, read_attempt_log
+from batchd.backends.local.workspace import (
+    Workspace,
+    attempt_log_hosts,
+    read_attempt_events,
+    read_attempt_log,
+)
 from batchd.clock import Clock, SystemClock
 
 __all__ = ["LocalBackend"]
@@ -231,6 +236,13 @@ class LocalBackend:
     async def read_log(self, training_job_name: str, host: str, offset: int, limit: int) -> bytes:
         return await asyncio.to_thread(
             read_attempt_log, self.data_dir, training_job_name, host, offset, limit
+        )
+
+    async def read_events(
+        self, training_job_name: str, host: str, start: int, limit: int
+    ) -> tuple[Sequence[LogEvent], int]:
+        return await asyncio.to_thread(
+            read_attempt_events, self.data_dir, training_job_name, host, start, limit
         )
 
     def job_dir(self, training_job_name: str) -> Path:

@@ -7,8 +7,9 @@ SIGKILL. When the leader exits on its own, whatever is left in its group is kill
 as a container's processes die with its PID 1: no orphans. (A descendant that starts its own
 session escapes this; containers or cgroups would be needed to catch it.)
 
-stdout goes straight to the host's log file; stderr is piped through the event loop into the
-same file (opened for append) so the last stderr line is known for the FailureReason.
+stdout and stderr are both piped through the event loop into the host's log (``stamped``),
+which records when each line was written (CloudWatch events need a timestamp); the last stderr
+line is also kept for the FailureReason.
 """
 
 from __future__ import annotations
@@ -17,8 +18,10 @@ import asyncio
 import contextlib
 import os
 import signal
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
+
+from batchd.backends.local.stamped import LineBuffer, StampedLog
 
 __all__ = ["HostProcess", "SpawnError", "exit_code"]
 
@@ -42,16 +45,18 @@ class HostProcess:
         self,
         host: str,
         process: asyncio.subprocess.Process,
-        log_fd: int,
+        log: StampedLog,
         cleanup: Sequence[str],
+        clock_ms: Callable[[], int],
     ) -> None:
         self.host = host
         self.pid = process.pid
         self._process = process
-        self._log_fd = log_fd
+        self._log = log
+        self._clock_ms = clock_ms
         self._cleanup = tuple(cleanup)
         self._tail = b""
-        self._stderr = asyncio.create_task(self._pump_stderr())
+        self._output = asyncio.gather(self._pump(process.stderr, True), self._pump(process.stdout))
         self._done: asyncio.Task[int] = asyncio.create_task(self._reap())
 
     @classmethod
@@ -63,24 +68,25 @@ class HostProcess:
         env: Mapping[str, str],
         cwd: Path,
         log_path: Path,
+        clock_ms: Callable[[], int],
         cleanup: Sequence[str] = (),
     ) -> HostProcess:
         """Start ``argv`` (no shell) with exactly ``env``; ``cleanup`` runs after it ends."""
-        log_fd = os.open(log_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        log = StampedLog(log_path)
         try:
             process = await asyncio.create_subprocess_exec(
                 *argv,
                 stdin=asyncio.subprocess.DEVNULL,
-                stdout=log_fd,
+                stdout=asyncio.subprocess.PIPE,
                 stderr=asyncio.subprocess.PIPE,
                 env=dict(env),
                 cwd=cwd,
                 start_new_session=True,
             )
         except (OSError, ValueError) as err:
-            os.close(log_fd)
+            log.close()
             raise SpawnError(f"cannot start {argv[0]!r} on {host}: {err}") from err
-        return cls(host, process, log_fd, cleanup)
+        return cls(host, process, log, cleanup, clock_ms)
 
     @property
     def pgid(self) -> int:
@@ -122,20 +128,24 @@ class HostProcess:
         finally:
             self.signal(signal.SIGKILL)  # whatever the leader left behind in its group
         try:
-            await asyncio.wait_for(asyncio.shield(self._stderr), _STDERR_DRAIN_SECONDS)
+            await asyncio.wait_for(asyncio.shield(self._output), _STDERR_DRAIN_SECONDS)
         except TimeoutError:
-            self._stderr.cancel()  # a descendant in another session still holds the pipe
-        os.close(self._log_fd)
+            self._output.cancel()  # a descendant in another session still holds the pipe
+        self._log.close()
         if self._cleanup:
             await _run_quietly(self._cleanup)
         return exit_code(returncode)
 
-    async def _pump_stderr(self) -> None:
-        stream = self._process.stderr
+    async def _pump(self, stream: asyncio.StreamReader | None, stderr: bool = False) -> None:
         assert stream is not None
-        while chunk := await stream.read(65536):
-            os.write(self._log_fd, chunk)
-            self._tail = (self._tail + chunk)[-_TAIL_BYTES:]
+        lines = LineBuffer()
+        while True:
+            chunk = await stream.read(65536)
+            self._log.write_lines(lines.feed(chunk), self._clock_ms())
+            if not chunk:
+                return
+            if stderr:
+                self._tail = (self._tail + chunk)[-_TAIL_BYTES:]
 
 
 async def _run_quietly(argv: Sequence[str]) -> None:

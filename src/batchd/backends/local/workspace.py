@@ -27,17 +27,20 @@ from pathlib import Path
 from typing import Any
 
 from batchd import jsontext
+from batchd.backends.base import LogEvent
 from batchd.backends.local.payload import (
     Cluster,
     InvalidRequest,
     TrainingRequest,
     check_job_name,
 )
+from batchd.backends.local.stamped import StampedLog, read_stamped
 
 __all__ = [
     "Workspace",
     "attempt_log_hosts",
     "loopback_interface",
+    "read_attempt_events",
     "read_attempt_log",
     "resource_config",
 ]
@@ -115,10 +118,14 @@ class Workspace:
             resource = resource_config(request.cluster, host, loopback_interface())
             _write_json(config / "resourceconfig.json", resource)
 
-    def note(self, host: str, text: str) -> None:
-        """Append a platform message to a host's log (blocking, small)."""
-        with self.log_path(host).open("a", encoding="utf-8") as log:
-            log.write(f"[batchd] {text}\n")
+    def note(self, host: str, now_ms: int, text: str) -> None:
+        """Append a platform message to a host's log (blocking, small; before its process
+        starts, so the process's output cannot interleave)."""
+        log = StampedLog(self.log_path(host))
+        try:
+            log.write_lines(f"[batchd] {text}\n".encode(), now_ms)
+        finally:
+            log.close()
 
 
 def resource_config(cluster: Cluster, host: str, network_interface: str) -> dict[str, Any]:
@@ -174,6 +181,20 @@ def read_attempt_log(
             return handle.read(limit)
     except (InvalidRequest, FileNotFoundError):
         return b""
+
+
+def read_attempt_events(
+    data_dir: Path, training_job_name: str, host: str, start: int, limit: int
+) -> tuple[list[LogEvent], int]:
+    """Events of ``host``'s log with the time each line was written (blocking)."""
+    if not _HOST.match(host):
+        return [], 0
+    try:
+        path = Workspace.of(data_dir, training_job_name).log_path(host)
+    except InvalidRequest:
+        return [], 0
+    events, total = read_stamped(path, start, limit)
+    return [LogEvent(each.timestamp, each.message) for each in events], total
 
 
 _HOST = re.compile(r"^algo-[1-9][0-9]{0,5}$")
