@@ -122,6 +122,19 @@ def test_metrics_agree_with_the_store_and_count_every_worker_s_requests(
         assert _jobs(metrics, "gone") == dict.fromkeys(STATUSES, 0.0)
         limits = metrics["batchd_capacity_limit_instances"]
         assert limits == {(("service_environment", "env"),): 2.0}
+        used = metrics["batchd_capacity_used_instances"]
+        assert used == {(("service_environment", "env"),): 2.0}
+        [(leader_labels, one)] = metrics["batchd_scheduler_leader"].items()
+        assert one == 1.0 and dict(leader_labels)["replica"].count(":") == 1
+        # What the scheduler counted, whichever worker schedules and whichever answers
+        finished = metrics["batchd_jobs_finished_total"]
+        assert finished[(("queue", "q"), ("status", "SUCCEEDED"))] == 2.0
+        assert finished[(("queue", "q"), ("status", "FAILED"))] == 2.0
+        failed = metrics["batchd_attempts_failed_total"]
+        assert failed == {(("queue", "q"), ("reason", "algorithm_error")): 2.0}
+        waits = metrics["batchd_admission_wait_seconds_count"]
+        assert waits[(("queue", "q"), ("share", ""))] == 6.0  # 4 quick, 2 running
+        assert metrics["batchd_scheduler_cycle_seconds_count"][()] > 0
         requests = metrics["batchd_api_requests_total"]
         counted = requests[(("code", "200"), ("operation", "ListServiceJobs"))]
         assert counted == listed

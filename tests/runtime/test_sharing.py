@@ -105,6 +105,8 @@ def test_quota_share_lends_idle_capacity_and_reclaims_it_by_preemption(h: Harnes
     [record] = victim["preemptionSummary"]["recentPreemptedAttempts"]
     assert record["statusReason"] == RECLAIM
     assert victim["attempts"] == []  # preemptions do not consume attempts
+    counted = h.runtime.metrics_registry.get_sample_value
+    assert counted("batchd_preemptions_total", {"queue": "qm", "kind": "cross_share"}) == 1
     assert h.status(a_job) in ("SCHEDULED", "STARTING", "RUNNING")
 
 
@@ -199,3 +201,7 @@ def test_in_share_preemption_is_reported_as_in_share_not_as_a_reclaim(h: Harness
     h.tick(times=3)
     [record] = h.job(victim)["preemptionSummary"]["recentPreemptedAttempts"]
     assert record["statusReason"] == IN_SHARE
+    # And /metrics counts it by its kind
+    counted = h.runtime.metrics_registry.get_sample_value
+    assert counted("batchd_preemptions_total", {"queue": "qm", "kind": "in_share"}) == 1
+    assert counted("batchd_preemptions_total", {"queue": "qm", "kind": "cross_share"}) is None

@@ -25,11 +25,12 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from batchd import __version__
+from batchd.api.share_metrics import share_families
 from batchd.domain.resources import JobQueue, ServiceEnvironment
 from batchd.domain.status import JobStatus
 from batchd.operations.context import Context
 from batchd.protocol.model import Router
-from batchd.storage.job_counts import job_counts
+from batchd.storage.job_counts import capacity_in_use, job_counts, leader
 
 __all__ = ["CONTENT_TYPE", "RequestMetrics", "operation_name", "render"]
 
@@ -114,9 +115,26 @@ async def _store_families(ctx: Context) -> list[Metric]:
     for env in sorted(environments, key=lambda e: e.service_environment_name):
         limit = sum(each.max_capacity for each in env.capacity_limits)
         limits.add_metric([env.service_environment_name], limit)
+    used = GaugeMetricFamily(
+        "batchd_capacity_used_instances",
+        "Instances held by dispatched jobs in each service environment.",
+        labels=["service_environment"],
+    )
+    in_use, by_share = await capacity_in_use(ctx.store.db)
+    for env in sorted(environments, key=lambda e: e.service_environment_name):
+        used.add_metric([env.service_environment_name], in_use.get(env.service_environment_name, 0))
+    leading = GaugeMetricFamily(
+        "batchd_scheduler_leader",
+        "1 for the replica that schedules (host:pid), as the database records it.",
+        labels=["replica"],
+    )
+    holder = await leader(ctx.store.db)
+    if holder is not None:
+        leading.add_metric([holder], 1)
     info = GaugeMetricFamily("batchd_build_info", "batchd's version.", labels=["version"])
     info.add_metric([__version__], 1)
-    return [jobs, limits, info]
+    shares = await share_families(ctx, queues, by_share)
+    return [jobs, limits, used, leading, info, *shares]
 
 
 async def render(ctx: Context, own: RequestMetrics) -> bytes:
@@ -125,14 +143,17 @@ async def render(ctx: Context, own: RequestMetrics) -> bytes:
     if path:
         multiprocess.MultiProcessCollector(registry, path)  # type: ignore[no-untyped-call]
     else:
-        registry.register(_Own(own))
+        registry.register(_Own(own.registry))
+        registry.register(_Own(ctx.control.metrics_registry))
     registry.register(_Families(await _store_families(ctx)))
     return generate_latest(registry)
 
 
 class _Own(Collector):
-    def __init__(self, own: RequestMetrics) -> None:
-        self._own = own
+    """Series this process counted (used without the multiprocess directory)."""
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self._registry = registry
 
     def collect(self) -> Iterator[Metric]:
-        return iter(self._own.registry.collect())
+        return iter(self._registry.collect())

@@ -6,6 +6,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
+from prometheus_client import CollectorRegistry
+
 from batchd.clock import Clock, Ids
 from batchd.domain.arns import Arns
 from batchd.domain.jobs import ServiceJob
@@ -39,6 +41,11 @@ class JobControl(Protocol):
     ) -> None: ...
 
     async def snapshot(self, queue: JobQueue) -> QueueSnapshot | None: ...
+
+    @property
+    def metrics_registry(self) -> CollectorRegistry:
+        """What the scheduler counts (finished jobs, failed attempts, waits, cycles)."""
+        ...
 
 
 class LogReader(Protocol):

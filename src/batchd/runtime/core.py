@@ -20,6 +20,7 @@ from batchd.domain.status import JobStatus
 from batchd.domain.training import TrainingJob
 from batchd.runtime import training
 from batchd.runtime.configuration import load_configuration
+from batchd.runtime.metrics import RuntimeMetrics
 from batchd.runtime.planning import Planning
 from batchd.runtime.working_set import WorkingSet
 from batchd.storage.lease import Deposed
@@ -57,6 +58,7 @@ class Core:
         self.default_backend = default_backend
         self.jobs = WorkingSet()
         self.planning = Planning(default_backend)
+        self.metrics = RuntimeMetrics()
 
     # -- state from the store ----------------------------------------------------------------
 
@@ -108,6 +110,7 @@ class Core:
         """Record a job's new state, to be committed, and tell the planner."""
         if self.jobs.change(old, new):
             self.planning.changed(old, new, now)
+            self.metrics.observe_change(old, new, now)
 
     def stopping(self, job: ServiceJob, now: int) -> None:
         """The job's training job is being stopped: SageMaker shows it Stopping."""

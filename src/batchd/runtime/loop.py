@@ -10,7 +10,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Awaitable, Callable, Mapping
+
+from prometheus_client import CollectorRegistry
 
 from batchd.backends.base import Backend, Scheduled
 from batchd.clock import Clock, Ids
@@ -62,6 +65,10 @@ class Runtime:
     @property
     def ids(self) -> Ids:
         return self.core.ids
+
+    @property
+    def metrics_registry(self) -> CollectorRegistry:
+        return self.core.metrics.registry
 
     @property
     def planning(self) -> Planning:
@@ -139,7 +146,9 @@ class Runtime:
         """Run exactly one cycle at time ``now``; whether it changed anything."""
         async with self._lock:
             self.ticks += 1
+            started = time.perf_counter()
             outcome = await self.cycle.run(now)
+            self.core.metrics.cycle.observe(time.perf_counter() - started)
         if outcome.launches_failed:  # their jobs are RUNNABLE again
             self.wake()
         return outcome.changed
