@@ -37,6 +37,7 @@ from batchd.api.logs import read_logs
 from batchd.api.requests import TooLarge
 from batchd.errors import BatchdError, ServerError
 from batchd.protocol.errors import WireError, wire_error
+from batchd.protocol.model import router
 from batchd.settings import Settings
 from batchd.wiring import build_app
 from batchd.workers import bound_socket
@@ -179,6 +180,7 @@ class _FixedApi:
 
     def __init__(self, answer: bytes) -> None:
         self.answer = answer
+        self.router = router()  # the bare app labels each request's metrics by operation
 
     async def batch(self, method: str, raw_path: str, query: bytes, body: bytes) -> bytes:
         return self.answer
