@@ -214,8 +214,10 @@ async def delete(ctx: Context, params: Params) -> Any:
     name = queue.job_queue_name
     if queue.state != ResourceState.DISABLED:
         raise Conflict(f"Job queue {name} must be DISABLED before it can be deleted")
-    await ctx.store.resources.delete_queue(name)
+    # Its jobs end first (one commit), then the queue, its shares and the jobs' queue name go
+    # in one transaction: a crash between the two leaves a DISABLED queue whose jobs ended,
+    # and DeleteJobQueue can be called again.
     await ctx.control.terminate_queued("Job queue deleted", name)
-    await ctx.store.job_writes.retire_queue(name, f"#deleted-{ctx.clock.now_ms()}")
+    await ctx.store.resources.delete_queue(name, f"{name}#deleted-{ctx.clock.now_ms()}")
     await ctx.control.configuration_changed()
     return {}

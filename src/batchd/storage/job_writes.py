@@ -139,12 +139,6 @@ class JobWrites:
 
         await self._db.write(work)
 
-    async def retire_queue(self, queue: str, suffix: str) -> None:
-        """Detach a deleted queue's jobs from its name, so a new queue of that name starts
-        empty; the jobs keep their ARNs and stay describable."""
-        stmt = update(jobs).where(jobs.c.queue == queue).values(queue=f"{queue}{suffix}")
-        await self._db.write(lambda conn: conn.execute(stmt))
-
 
 def _plus_one(count: int) -> int:
     return count + 1

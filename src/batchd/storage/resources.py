@@ -17,7 +17,7 @@ from batchd.errors import Conflict
 from batchd.storage.cache import MISS, TtlCache
 from batchd.storage.database import Database
 from batchd.storage.rows import dump
-from batchd.storage.schema import resources
+from batchd.storage.schema import jobs, resources
 
 __all__ = ["CACHE_CAPACITY", "CACHE_TTL_SECONDS", "KINDS", "Resources"]
 
@@ -131,8 +131,10 @@ class Resources:
         result: R | None = await self._write(cls, name, work)
         return result
 
-    async def delete_queue(self, name: str) -> None:
-        """A job queue and its quota shares, in one transaction."""
+    async def delete_queue(self, name: str, retired_as: str) -> None:
+        """A job queue and its quota shares, in one transaction that also moves the queue's
+        jobs to the name ``retired_as``, so a new queue of that name starts empty (the jobs
+        keep their ARNs and stay describable)."""
         queue = (resources.c.kind == KINDS[JobQueue]) & (resources.c.name == name)
         shares = (resources.c.kind == KINDS[QuotaShare]) & resources.c.name.startswith(
             f"{name}/", autoescape=True
@@ -141,6 +143,7 @@ class Resources:
         def work(conn: Connection) -> list[str]:
             found = list(conn.execute(select(resources.c.name).where(shares)).scalars())
             conn.execute(delete(resources).where(queue | shares))
+            conn.execute(update(jobs).where(jobs.c.queue == name).values(queue=retired_as))
             return found
 
         try:
