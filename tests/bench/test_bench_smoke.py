@@ -30,6 +30,7 @@ pytestmark = pytest.mark.bench
         ("bench.planner", ["--passes", "3", "--capacity", "50"], "decisions"),
         ("bench.local_start", ["--smoke"], "process start"),
         ("bench.http_stack", ["--smoke"], "Server CPU per request"),
+        ("bench.simulate", ["--smoke"], "jobs/s"),
     ],
 )
 def test_benchmark_script_runs(module: str, args: list[str], expect: str) -> None:
