@@ -20,6 +20,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
 
+from sqlalchemy import select
+
 from batchd import jsontext
 from batchd.api import app as _app  # noqa: F401  (registers every operation)
 from batchd.backends.fake import FakeBackend
@@ -32,6 +34,8 @@ from batchd.protocol.validate import validate
 from batchd.runtime import virtual_time
 from batchd.runtime.logs import BackendLogs
 from batchd.runtime.loop import Runtime
+from batchd.storage.rows import ACTIVE_STATUSES
+from batchd.storage.schema import jobs
 from batchd.storage.store import Store
 
 __all__ = ["START_MS", "Simulated", "SimulationError", "run_simulation", "workload_lines"]
@@ -249,11 +253,21 @@ async def run_simulation(
 
 
 async def _drain(driver: _Driver, shown: _Progress, submitted: int) -> int:
-    """Run until nothing is left to happen: every job ended, or stuck for good."""
+    """Run until every job has ended (or nothing is left to happen). Timers that outlive the
+    jobs, such as a fair share being forgotten, would only stretch the simulated time."""
     cycles = await virtual_time.settle(driver.runtime, driver.clock.now_ms())
     while True:
-        due = driver.runtime.next_due(driver.clock.now_ms())
+        now = driver.clock.now_ms()
+        if driver.backend.next_due(now) is None and not await _any_active(driver.store):
+            return cycles
+        due = driver.runtime.next_due(now)
         if due is None:
             return cycles
         cycles += await virtual_time.advance(driver.runtime, driver.clock, due)
         shown.show(submitted, driver.backend.ended, driver.clock.now_ms())
+
+
+async def _any_active(store: Store) -> bool:
+    query = select(jobs.c.job_id).where(jobs.c.status.in_(ACTIVE_STATUSES)).limit(1)
+    found = await store.db.read(lambda conn: conn.execute(query).first())
+    return found is not None
