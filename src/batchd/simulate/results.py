@@ -154,7 +154,7 @@ async def collect(simulated: Simulated, jobs_out: BinaryIO) -> Results:
         submitted = record["submittedAt"]
         started = record["startedAt"]
         if started is not None:
-            group.waits.append(started - submitted)
+            group.waits.append(round(started - submitted, 3))
         waited_until = started if started is not None else record["stoppedAt"] or end
         results.depth.add(record["jobQueue"], submitted, waited_until, 1.0)
     return results
