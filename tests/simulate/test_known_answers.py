@@ -74,3 +74,14 @@ def test_a_borrowing_quota_share_is_preempted_when_the_lender_returns(tmp_path: 
     assert shares["B"]["preemptions"] == 1
     assert shares["B"]["borrowedInstanceHours"] > 0
     assert shares["A"]["lentInstanceHours"] > 0
+
+
+def test_a_coarser_resolution_rounds_arrivals_and_run_times_up(tmp_path: Path) -> None:
+    # Given the FIFO case above with 45-second jobs, simulated to the minute
+    config, workload = write(tmp_path, fifo_config(2), [job(10 * i, f"j{i}", 45) for i in range(6)])
+    simulate(config, workload, tmp_path / "out", resolution=60, progress=None)
+    # Then j0 arrives at 0 and the others at 60, each runs a whole minute
+    jobs = read_jobs(tmp_path / "out")
+    assert [j["submittedAt"] for j in jobs] == [0, 60, 60, 60, 60, 60]
+    assert [j["startedAt"] for j in jobs] == [0, 60, 60, 120, 120, 180]
+    assert {j["stoppedAt"] - j["startedAt"] for j in jobs} == {60}

@@ -24,6 +24,13 @@ def add_parsers(sub: Any) -> None:
     simulate.add_argument("--out", type=Path, help="directory for jobs.jsonl, summary, report")
     simulate.add_argument("--seed", type=int, default=0)
     simulate.add_argument("--compare", type=Path, default=None, help="a second configuration")
+    simulate.add_argument(
+        "--resolution-seconds",
+        type=float,
+        default=0.0,
+        help="round arrivals and run times up to a multiple of this: coarser is faster "
+        "(default 0: exact)",
+    )
     simulate.add_argument("--output", "-o", type=Path, default=None, help="generate: file")
     export = sub.add_parser(
         "export", help="record a live server's configuration and finished jobs for simulate"
@@ -54,7 +61,14 @@ def run_simulate(args: argparse.Namespace) -> int:
         from batchd.simulate.run import simulate
 
         return int(
-            simulate(args.config, args.workload, args.out, seed=args.seed, compare=args.compare)
+            simulate(
+                args.config,
+                args.workload,
+                args.out,
+                seed=args.seed,
+                compare=args.compare,
+                resolution=args.resolution_seconds,
+            )
         )
     except (SimulationError, MissingMatplotlib) as err:
         print(f"batchd simulate: {err}", file=sys.stderr)

@@ -9,6 +9,7 @@ each job for the duration and with the outcome the workload recorded.
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 import random
 import sys
@@ -105,9 +106,17 @@ def workload_lines(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
                 yield number, job
 
 
-def _payload(job: dict[str, Any]) -> str:
+def _coarse(seconds: float, resolution: float, least: int = 0) -> float:
+    """``seconds`` rounded up to a whole number (at least ``least``) of ``resolution``."""
+    if resolution <= 0:
+        return seconds
+    return max(least, math.ceil(seconds / resolution - 1e-9)) * resolution
+
+
+def _payload(job: dict[str, Any], resolution: float) -> str:
+    seconds = _coarse(float(job.get("durationSeconds", 1)), resolution, least=1)
     env = {
-        "BATCHD_FAKE_DURATION_SECONDS": repr(float(job.get("durationSeconds", 1))),
+        "BATCHD_FAKE_DURATION_SECONDS": repr(seconds),
         "BATCHD_FAKE_OUTCOME": str(job.get("outcome", "Completed")),
     }
     if job.get("failureReason"):
@@ -130,7 +139,8 @@ def _payload(job: dict[str, Any]) -> str:
 
 
 class _Driver:
-    def __init__(self, store: Store, seed: int) -> None:
+    def __init__(self, store: Store, seed: int, resolution: float) -> None:
+        self.resolution = resolution
         self.clock = VirtualClock(START_MS)
         self.store = store
         self.arns = Arns(REGION, ACCOUNT)
@@ -169,7 +179,7 @@ class _Driver:
         params = {k: job[k] for k in _SUBMIT_FIELDS if job.get(k) is not None}
         params["serviceJobType"] = "SAGEMAKER_TRAINING"
         try:
-            params["serviceRequestPayload"] = _payload(job)
+            params["serviceRequestPayload"] = _payload(job, self.resolution)
             await self.call("SubmitServiceJob", params)
         except Exception as err:
             raise SimulationError(f"workload line {number}: {err}") from err
@@ -208,13 +218,18 @@ async def run_simulation(
     arrivals: Iterable[tuple[int, dict[str, Any]]],
     *,
     seed: int = 0,
+    resolution: float = 0.0,
     progress: TextIO | None = sys.stderr,
     on_step: Callable[[int], None] | None = None,
 ) -> AsyncIterator[Simulated]:
-    """Run the workload to the end; yield the store (deleted on exit) to read results from."""
+    """Run the workload to the end; yield the store (deleted on exit) to read results from.
+
+    ``resolution`` (seconds, 0 for exact): arrivals and run times rounded up to a multiple of
+    it, so that events share instants and so cycles; each cycle costs about a millisecond
+    whatever it does, and with every event at its own instant a job takes several."""
     scratch = _scratch_dir()
     store = await Store.open(f"sqlite:///{scratch}/simulation.sqlite")
-    driver = _Driver(store, seed)
+    driver = _Driver(store, seed, resolution)
     began = time.monotonic()
     try:
         await driver.runtime.start(loop=False)
@@ -223,7 +238,7 @@ async def run_simulation(
         submitted, cycles = 0, 0
         for number, job in arrivals:
             try:
-                at = START_MS + round(float(job["submittedAt"]) * 1000)
+                at = START_MS + round(_coarse(float(job["submittedAt"]), resolution) * 1000)
             except (KeyError, TypeError, ValueError):
                 raise SimulationError(f"workload line {number}: submittedAt missing") from None
             if at < driver.clock.now_ms():

@@ -27,11 +27,17 @@ def load_config(path: Path) -> dict[str, Any]:
 
 
 async def _one(
-    config: dict[str, Any], workload: Path, out: Path, seed: int, progress: TextIO | None
+    config: dict[str, Any],
+    workload: Path,
+    out: Path,
+    seed: int,
+    resolution: float,
+    progress: TextIO | None,
 ) -> tuple[Results, dict[str, Any]]:
     out.mkdir(parents=True, exist_ok=True)
+    arrivals = workload_lines(workload)
     async with run_simulation(
-        config, workload_lines(workload), seed=seed, progress=progress
+        config, arrivals, seed=seed, resolution=resolution, progress=progress
     ) as sim:
         with (out / "jobs.jsonl").open("wb") as jobs_out:
             results = await collect(sim, jobs_out)
@@ -39,6 +45,7 @@ async def _one(
             config,
             results,
             seed=seed,
+            resolutionSeconds=resolution,
             jobs=sim.jobs,
             wallSeconds=round(sim.wall_seconds, 3),
             cycles=sim.cycles,
@@ -55,6 +62,7 @@ def simulate(
     *,
     seed: int = 0,
     compare: Path | None = None,
+    resolution: float = 0.0,
     progress: TextIO | None = sys.stderr,
 ) -> int:
     """Write jobs.jsonl, summary.json and report.html (and compare/ with --compare) to out."""
@@ -64,7 +72,9 @@ def simulate(
         configs.append((compare.stem, load_config(compare), out / "compare"))
     runs = []
     for title, document, directory in configs:
-        results, summary = asyncio.run(_one(document, workload, directory, seed, progress))
+        results, summary = asyncio.run(
+            _one(document, workload, directory, seed, resolution, progress)
+        )
         runs.append((title, results, summary, directory))
     write_report(out / "report.html", runs)
     return 0
