@@ -24,7 +24,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="batchd", description="Self-hosted AWS Batch service jobs for SageMaker training"
     )
-    sub = parser.add_subparsers(dest="command", required=True, metavar="{serve,logs}")
+    sub = parser.add_subparsers(
+        dest="command", required=True, metavar="{serve,logs,simulate,export}"
+    )
     # An option left out stays out of the namespace, so Settings supplies its default: the
     # defaults are written there only, and the help below reads them from there.
     serve = sub.add_parser(
@@ -114,6 +116,9 @@ def build_parser() -> argparse.ArgumentParser:
         or os.environ.get("AWS_ENDPOINT_URL")
         or f"http://{DEFAULTS.host}:{DEFAULTS.port}",
     )
+    from batchd.simulate.command import add_parsers
+
+    add_parsers(sub)
     return parser
 
 
@@ -198,6 +203,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         from batchd.logs_client import print_logs
 
         return print_logs(args.endpoint_url, args.job_id, args.attempt, args.host, args.follow)
+    if args.command in ("simulate", "export"):
+        from batchd.simulate import command
+
+        return (
+            command.run_simulate(args) if args.command == "simulate" else command.run_export(args)
+        )
     return 2
 
 

@@ -31,6 +31,7 @@ pytestmark = pytest.mark.bench
         ("bench.local_start", ["--smoke"], "process start"),
         ("bench.http_stack", ["--smoke"], "Server CPU per request"),
         ("bench.fixture", ["--smoke"], "real s per simulated day"),
+        ("bench.simulate", ["--smoke"], "jobs/s"),
     ],
 )
 def test_benchmark_script_runs(module: str, args: list[str], expect: str) -> None:

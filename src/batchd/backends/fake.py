@@ -74,12 +74,22 @@ class FakeBackend:
     name = "fake"
 
     def __init__(
-        self, clock: Clock, wake: Wake, *, timers: bool = True, script: Script | None = None
+        self,
+        clock: Clock,
+        wake: Wake,
+        *,
+        timers: bool = True,
+        script: Script | None = None,
+        forget_ended: bool = False,
     ) -> None:
         """``timers``: wake the runtime on the wall clock when a job is due; off under a
-        virtual clock, whose driver asks ``next_due`` instead."""
+        virtual clock, whose driver asks ``next_due`` instead. ``forget_ended``: drop a job
+        once its end has been reported, so a simulation of a million jobs keeps only the live
+        ones (a later poll of it finds it lost, which the runtime never makes)."""
         self.script = script
         self._clock = clock
+        self._forget_ended = forget_ended
+        self.ended = 0  # training jobs that have ended, for progress reports
         self._wake = wake
         self._jobs: dict[str, _Job] = {}
         self._use_timers = timers
@@ -136,10 +146,12 @@ class FakeBackend:
             return self._report(name, job, now)
         if job.stop_requested:
             job.phase = TrainingPhase.STOPPED
+            self.ended += 1
         elif (job.early or job.phase is TrainingPhase.TRAINING) and (
             now - job.started_ms >= job.duration_ms
         ):
             job.phase = job.outcome
+            self.ended += 1
         elif job.early:
             pass  # Pending until its outcome
         elif job.phase is not TrainingPhase.TRAINING:
@@ -158,6 +170,8 @@ class FakeBackend:
                 reason = reason or "AlgorithmError: fake failure"
         elif stopped:
             reason = "Training job stopped"
+        if job.phase.terminal and self._forget_ended:
+            self._jobs.pop(name, None)
         return Progress(
             training_job_name=name,
             phase=job.phase,
