@@ -12,7 +12,6 @@ from typing import Any
 
 from batchd.api.dashboard.explain import Blocker, WaitFacts, explain_wait
 from batchd.api.dashboard.pages import STATUSES, environment_use, fits, policy_of
-from batchd.api.dashboard.queries import name_prefix_page
 from batchd.domain.jobs import ServiceJob
 from batchd.domain.resources import JobQueue, PolicyKind, ServiceEnvironment
 from batchd.errors import InvalidParameter
@@ -129,10 +128,7 @@ async def jobs_page(ctx: Context, flt: JobFilter) -> dict[str, Any]:
                 query = dataclasses.replace(query, quota_share_name=flt.share)
             else:
                 query = dataclasses.replace(query, share_identifier=flt.share)
-        if query.name:
-            pages.append(await name_prefix_page(ctx, query))
-        else:
-            pages.append(await ctx.store.job_reads.page(query))
+        pages.append(await ctx.store.job_reads.page(query))
     merged = heapq.merge(*pages, key=lambda d: (-d["createdAt"], _desc(d["jobId"])))
     rows = [row for _, row in zip(range(PAGE + 1), merged, strict=False)]
     more = len(rows) > PAGE

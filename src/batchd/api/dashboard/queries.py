@@ -9,15 +9,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import and_, func, select, tuple_
+from sqlalchemy import func, select
 
 from batchd import jsontext
 from batchd.domain.status import JobStatus
 from batchd.operations.context import Context
-from batchd.storage.job_reads import JobQuery
 from batchd.storage.schema import jobs
 
-__all__ = ["COUNT_CAP", "capped_counts", "docs", "name_prefix_page", "oldest"]
+__all__ = ["COUNT_CAP", "capped_counts", "docs", "oldest"]
 
 COUNT_CAP = 100_000
 _CAPS = {JobStatus.SUCCEEDED: 10_000, JobStatus.FAILED: 10_000}
@@ -74,55 +73,4 @@ async def docs(ctx: Context, queue: str, status: str, limit: int) -> list[dict[s
         .limit(limit)
     )
     rows = await ctx.store.db.read(lambda conn: conn.execute(stmt).all())
-    return [_doc(row.doc, row.status) for row in rows]
-
-
-_NARROW = 5000
-
-
-async def name_prefix_page(ctx: Context, query: JobQuery) -> list[dict[str, Any]]:
-    """JobReads.page for a name prefix, without reading the whole queue.
-
-    A LIKE prefix uses no index in SQLite (its LIKE folds case), so this adds the same prefix
-    as a range on the (queue, job_name_lower) index. When at most a few thousand names match,
-    they are read along that index and sorted; when more match, they are dense enough that the
-    newest-first walk of the queue finds a page of them soon.
-    """
-    c = jobs.c
-    assert query.name is not None
-    prefix = query.name
-    conditions: list[Any] = [
-        c.queue == query.queue,
-        c.job_name_lower >= prefix,
-        c.job_name_lower < prefix + "\U0010ffff",
-        c.job_name_lower.startswith(prefix, autoescape=True),
-    ]
-    if query.statuses is not None:
-        conditions.append(c.status.in_(query.statuses))
-    if query.created_before is not None:
-        conditions.append(c.created_at < query.created_before)
-    if query.created_after is not None:
-        conditions.append(c.created_at > query.created_after)
-    if query.share_identifier is not None:
-        conditions.append(c.share_identifier == query.share_identifier)
-    if query.quota_share_name is not None:
-        conditions.append(c.quota_share_name == query.quota_share_name)
-    if query.after is not None:
-        conditions.append(tuple_(c.created_at, c.job_id) < tuple_(*query.after))
-    matching = select(c.job_id).where(*conditions[:4]).limit(_NARROW + 1).subquery()
-    stmt = (
-        select(c.status, c.doc)
-        .where(and_(*conditions))
-        .order_by(c.created_at.desc(), c.job_id.desc())
-        .limit(query.limit)
-    )
-
-    def work(conn: Any) -> list[Any]:
-        narrow = conn.execute(select(func.count()).select_from(matching)).scalar_one()
-        chosen = stmt
-        if narrow <= _NARROW:
-            chosen = stmt.with_hint(jobs, "INDEXED BY ix_jobs_queue_name", "sqlite")
-        return list(conn.execute(chosen).all())
-
-    rows = await ctx.store.db.read(work)
     return [_doc(row.doc, row.status) for row in rows]
