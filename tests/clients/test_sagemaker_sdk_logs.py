@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.builders import fifo_queue
 from tests.support.server import CREDENTIALS, RunningServer, serve, settings_for
 
 pytest.importorskip("sagemaker", reason="install the test extras: pip install -e '.[test]'")
@@ -62,18 +63,7 @@ def server(tmp_path: Path) -> Iterator[RunningServer]:
         image_commands={"local/sm-train:*": (sys.executable, str(tmp_path / "train.py"))},
     )
     with serve(settings) as running:
-        batch = running.client()
-        batch.create_service_environment(
-            serviceEnvironmentName="env",
-            serviceEnvironmentType="SAGEMAKER_TRAINING",
-            capacityLimits=[{"maxCapacity": 4, "capacityUnit": "NUM_INSTANCES"}],
-        )
-        batch.create_job_queue(
-            jobQueueName="sm-queue",
-            jobQueueType="SAGEMAKER_TRAINING",
-            priority=1,
-            serviceEnvironmentOrder=[{"order": 1, "serviceEnvironment": "env"}],
-        )
+        fifo_queue(running.client(), "sm-queue", 4)
         yield running
 
 

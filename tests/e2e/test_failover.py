@@ -18,6 +18,7 @@ from typing import Any
 
 import pytest
 
+from tests.support.builders import fifo_queue
 from tests.support.databases import PG_URL, fresh_database
 from tests.support.process import ServerProcess
 from tests.support.server import payload, wait_for
@@ -158,18 +159,8 @@ def check(ledger: Ledger, batch: Any) -> None:
 
 
 def setup_queue(batch: Any) -> None:
-    for name, capacity in (("q", CAPACITY), ("probe", 1)):
-        batch.create_service_environment(
-            serviceEnvironmentName=f"{name}-env",
-            serviceEnvironmentType="SAGEMAKER_TRAINING",
-            capacityLimits=[{"maxCapacity": capacity, "capacityUnit": "NUM_INSTANCES"}],
-        )
-        batch.create_job_queue(
-            jobQueueName=name,
-            jobQueueType="SAGEMAKER_TRAINING",
-            priority=1,
-            serviceEnvironmentOrder=[{"order": 1, "serviceEnvironment": f"{name}-env"}],
-        )
+    fifo_queue(batch, "q", CAPACITY)
+    fifo_queue(batch, "probe", 1)  # capacity of its own for probe_failover
 
 
 @pytest.fixture

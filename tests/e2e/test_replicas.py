@@ -10,6 +10,7 @@ from urllib.request import urlopen
 
 import pytest
 
+from tests.support.builders import fifo_queue
 from tests.support.databases import PG_URL, fresh_database
 from tests.support.server import payload, serve, settings_for, wait_for
 
@@ -99,17 +100,7 @@ def test_a_submit_on_a_follower_wakes_the_leader_at_once(tmp_path: Path) -> None
         assert health[1]["epoch"] is None and health[1]["database"] == health[0]["database"]
         assert "postgres@" in health[0]["database"]
         via_follower = follower.client()
-        via_follower.create_service_environment(
-            serviceEnvironmentName="env",
-            serviceEnvironmentType="SAGEMAKER_TRAINING",
-            capacityLimits=[{"maxCapacity": 2, "capacityUnit": "NUM_INSTANCES"}],
-        )
-        via_follower.create_job_queue(
-            jobQueueName="q",
-            jobQueueType="SAGEMAKER_TRAINING",
-            priority=1,
-            serviceEnvironmentOrder=[{"order": 1, "serviceEnvironment": "env"}],
-        )
+        fifo_queue(via_follower, "q", 2)
         time.sleep(0.2)  # let the configuration reload the follower asked for go through
         # When a job is submitted to the follower
         started = time.monotonic()

@@ -13,6 +13,7 @@ from prometheus_client import CollectorRegistry, Counter, Histogram
 
 from batchd.domain.jobs import ServiceJob
 from batchd.domain.status import JobStatus
+from batchd.runtime.outcomes import LOST, STOPPED, TIMEOUT
 from batchd.scheduling.reasons import IN_SHARE_PREEMPTION, PREEMPTION_PREFIX
 
 __all__ = ["RuntimeMetrics", "failure_cause"]
@@ -25,11 +26,11 @@ _IN_SHARE = IN_SHARE_PREEMPTION.removeprefix(PREEMPTION_PREFIX)
 
 def failure_cause(reason: str) -> str:
     """A failed attempt's cause, from its statusReason: a bounded label."""
-    if "Job attempt duration exceeded timeout" in reason:
+    if TIMEOUT in reason:
         return "timeout"
-    if "was lost" in reason or "is not running on this server" in reason:
+    if LOST in reason or "is not running on this server" in reason:
         return "lost"
-    if "Training job stopped" in reason:
+    if reason.startswith(STOPPED):
         return "stopped"
     if "CapacityError" in reason or reason.startswith("CAPACITY:"):
         return "capacity"

@@ -19,11 +19,14 @@ from batchd.domain.jobs import (
 )
 from batchd.domain.retry import should_retry
 from batchd.domain.status import JobStatus
+from batchd.scheduling.reasons import CROSS_SHARE_PREEMPTION, PREEMPTION_PREFIX
 
 __all__ = [
     "COMPLETED",
+    "LOST",
     "PREEMPTED",
     "SAGEMAKER",
+    "STOPPED",
     "TIMEOUT",
     "after_progress",
     "failed_to_launch",
@@ -34,7 +37,8 @@ SAGEMAKER = "Received status from SageMaker: "
 COMPLETED = SAGEMAKER + "Training job completed"
 STOPPED = SAGEMAKER + "Training job stopped"
 TIMEOUT = "Job attempt duration exceeded timeout"
-PREEMPTED = "Cross-share preemption triggered to reclaim borrowed capacity"
+LOST = "was lost; the batchd server restarted while it ran"
+PREEMPTED = CROSS_SHARE_PREEMPTION.removeprefix(PREEMPTION_PREFIX)
 CAPACITY = (
     "CAPACITY:INSUFFICIENT_INSTANCE_CAPACITY - Unable to provision requested compute resources"
 )
@@ -117,10 +121,7 @@ def _ended_badly(job: ServiceJob, progress: Progress, now: int) -> ServiceJob:
 
 def _default_reason(progress: Progress) -> str:
     if progress.phase is TrainingPhase.LOST:
-        return (
-            f"InternalServerError: training job {progress.training_job_name} was lost; "
-            "the batchd server restarted while it ran"
-        )
+        return f"InternalServerError: training job {progress.training_job_name} {LOST}"
     if progress.phase is TrainingPhase.STOPPED:
         return "Training job stopped"
     return "AlgorithmError: the training job failed without a reason"
