@@ -45,7 +45,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     serve.add_argument("--region", help=f"(default {DEFAULTS.region})")
     serve.add_argument("--account-id", help=f"(default {DEFAULTS.account_id})")
-    serve.add_argument("--backend", choices=["local", "fake"], help=f"(default {DEFAULTS.backend})")
+    serve.add_argument(
+        "--backend",
+        choices=["local", "fake", "kubernetes"],
+        help=f"where jobs run unless their environment's batchd:backend tag says otherwise "
+        f"(default {DEFAULTS.backend})",
+    )
     serve.add_argument(
         "--tick-seconds",
         type=float,
@@ -85,6 +90,7 @@ def build_parser() -> argparse.ArgumentParser:
         type=float,
         help=f"from SIGTERM to SIGKILL (default {DEFAULTS.stop_grace_seconds})",
     )
+    _kubernetes_options(serve)
     serve.add_argument(
         "--max-submitted-per-queue",
         type=int,
@@ -120,6 +126,37 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_parsers(sub)
     return parser
+
+
+def _kubernetes_options(serve: argparse.ArgumentParser) -> None:
+    kube = serve.add_argument_group(
+        "kubernetes backend",
+        "giving any of these also offers the kubernetes backend to environments tagged "
+        "batchd:backend=kubernetes",
+    )
+    kube.add_argument(
+        "--kubeconfig", type=Path, help="default: in-cluster in a pod, else ~/.kube/config"
+    )
+    kube.add_argument(
+        "--kubernetes-namespace", help="where attempts run (default: the context's, or default)"
+    )
+    kube.add_argument(
+        "--kubernetes-batchd-image",
+        help="image of batchd's staging and packing steps in each pod "
+        f"(default {DEFAULTS.kubernetes_batchd_image}; build it from the Dockerfile)",
+    )
+    kube.add_argument(
+        "--kubernetes-instance-types",
+        type=Path,
+        metavar="FILE",
+        help="JSON: ml.* instance type -> requests, nodeSelector, tolerations (over the table)",
+    )
+    kube.add_argument(
+        "--kubernetes-unschedulable-seconds",
+        type=float,
+        help="how long a pod may stay unschedulable before the attempt is a capacity error "
+        f"and requeued (default {DEFAULTS.kubernetes_unschedulable_seconds:.0f})",
+    )
 
 
 def _hosts_file(value: str) -> Path | None:

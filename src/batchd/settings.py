@@ -45,6 +45,14 @@ class Settings:
     s3_endpoint_url: str | None = None
     container_runtime: str | None = None
     hosts_file: Path | None = Path("/etc/hosts")
+    # Kubernetes backend: how to reach the cluster (default: in-cluster, else ~/.kube/config),
+    # the namespace attempts run in, the image of batchd's own steps in each pod, the table of
+    # instance types, and how long a pod may stay unschedulable before it is a capacity error.
+    kubeconfig: Path | None = None
+    kubernetes_namespace: str | None = None
+    kubernetes_batchd_image: str = "batchd:0.1.0"
+    kubernetes_instance_types: Path | None = None
+    kubernetes_unschedulable_seconds: float = 300.0
     # One log line per request (operation, status, latency, request id, access key id).
     request_log: bool = False
 
@@ -56,8 +64,13 @@ class Settings:
             )
         if not _REGION.match(self.region):
             raise StartupError(f"--region {self.region!r} is not a region name like us-east-1")
-        if self.backend not in ("local", "fake"):
-            raise StartupError(f"--backend must be local or fake, got {self.backend!r}")
+        if self.backend not in ("local", "fake", "kubernetes"):
+            raise StartupError(f"--backend must be local, fake or kubernetes, got {self.backend!r}")
+        if not self.kubernetes_unschedulable_seconds > 0:
+            raise StartupError(
+                "--kubernetes-unschedulable-seconds must be positive, got "
+                f"{self.kubernetes_unschedulable_seconds}"
+            )
         if not 0 <= self.port <= 65535:
             raise StartupError(f"--port must be between 0 and 65535, got {self.port}")
         if not self.tick_seconds > 0:  # also refuses NaN
@@ -75,14 +88,17 @@ class Settings:
         """The settings for a worker process (``--workers``), as JSON."""
         data = dataclasses.asdict(self)
         data["data_dir"] = str(self.data_dir)
-        data["hosts_file"] = None if self.hosts_file is None else str(self.hosts_file)
+        for name in _PATHS:
+            value = getattr(self, name)
+            data[name] = None if value is None else str(value)
         return jsontext.dumps_text(data)
 
     @classmethod
     def from_json(cls, text: str | bytes) -> Settings:
         data = jsontext.loads(text)
         data["data_dir"] = Path(data["data_dir"])
-        data["hosts_file"] = None if data["hosts_file"] is None else Path(data["hosts_file"])
+        for name in _PATHS:
+            data[name] = None if data[name] is None else Path(data[name])
         data["image_commands"] = {k: tuple(v) for k, v in data["image_commands"].items()}
         return cls(**data)
 
@@ -93,8 +109,19 @@ class Settings:
         )
 
     @property
+    def uses_kubernetes(self) -> bool:
+        """Whether this server has the kubernetes backend (the default, or configured for
+        environments tagged ``batchd:backend=kubernetes``)."""
+        return (
+            self.backend == "kubernetes"
+            or self.kubeconfig is not None
+            or bool(self.kubernetes_namespace)
+        )
+
+    @property
     def database_url(self) -> str:
         return self.db_url or f"sqlite:///{self.data_dir / 'batchd.db'}"
 
 
+_PATHS = ("hosts_file", "kubeconfig", "kubernetes_instance_types")
 DEFAULTS = Settings()  # what ``batchd serve`` runs with when given no option

@@ -26,11 +26,16 @@ log = logging.getLogger("batchd")
 
 
 def _backends(settings: Settings, clock: Clock, wake: Callable[[], None]) -> dict[str, Backend]:
-    return {
+    backends: dict[str, Backend] = {
         # Under a virtual clock the driver asks the fake backend when it is due instead.
         "fake": FakeBackend(clock, wake, timers=not isinstance(clock, VirtualClock)),
         "local": _local_backend(settings, wake),
     }
+    if settings.uses_kubernetes:
+        from batchd.backends.kubernetes.wiring import kubernetes_backend
+
+        backends["kubernetes"] = kubernetes_backend(settings, wake)
+    return backends
 
 
 def _local_backend(settings: Settings, wake: Callable[[], None]) -> LocalBackend:

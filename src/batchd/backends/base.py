@@ -76,6 +76,10 @@ class LaunchSpec:
     tags: Mapping[str, str]
     region: str
     account_id: str
+    # The job's queue, and its attemptDurationSeconds: for a backend that labels what it runs
+    # by queue or enforces the timeout itself as well (Kubernetes' activeDeadlineSeconds).
+    queue: str | None = None
+    attempt_duration_seconds: int | None = None
 
 
 @dataclass(frozen=True)
@@ -96,6 +100,9 @@ class Progress:
     # Epoch ms when the hosts were done and the upload of the model and output began, for a
     # backend that knows (SageMaker's "Uploading" secondary status).
     uploading_at_ms: int | None = None
+    # Why a job that has not started yet is waiting, in the backend's words (a Kubernetes pod
+    # the scheduler cannot place): shown as the job's statusReason while it is SCHEDULED.
+    status_message: str | None = None
 
 
 class LaunchError(Exception):

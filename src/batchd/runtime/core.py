@@ -164,6 +164,10 @@ class Core:
             tags=job.tags,
             region=self.arns.region,
             account_id=self.arns.account_id,
+            queue=job.queue_name,
+            attempt_duration_seconds=(
+                job.timeout_config.attempt_duration_seconds if job.timeout_config else None
+            ),
         )
 
     # -- backends, one at a time -------------------------------------------------------------

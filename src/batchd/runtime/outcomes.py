@@ -57,7 +57,7 @@ def after_progress(job: ServiceJob, progress: Progress, now: int) -> ServiceJob:
     if current is None or progress.training_job_name != current.training_job_name:
         return job
     if not progress.phase.terminal:
-        return _moving(job, _PHASE_STATUS[progress.phase], now)
+        return _waiting_reason(job, _moving(job, _PHASE_STATUS[progress.phase], now), progress)
     if progress.phase is TrainingPhase.COMPLETED:
         return _finished(job, JobStatus.SUCCEEDED, COMPLETED, COMPLETED, now)
     return _ended_badly(job, progress, now)
@@ -71,6 +71,20 @@ def _moving(job: ServiceJob, status: JobStatus, now: int) -> ServiceJob:
         current = dataclasses.replace(job.current, started_at=now)
         return dataclasses.replace(job, status=status, started_at=now, current=current)
     return dataclasses.replace(job, status=status)
+
+
+def _waiting_reason(old: ServiceJob, new: ServiceJob, progress: Progress) -> ServiceJob:
+    """A SCHEDULED job shows why its backend cannot start it yet, and drops that reason when
+    it starts; a reason batchd set while stopping the job stays."""
+    if new.current is None or new.current.stop_kind is not None:
+        return new
+    if new.status is JobStatus.SCHEDULED:
+        reason = progress.status_message
+    elif old.status is JobStatus.SCHEDULED:
+        reason = None
+    else:
+        return new
+    return new if reason == new.status_reason else dataclasses.replace(new, status_reason=reason)
 
 
 def _attempt(job: ServiceJob, reason: str, now: int) -> ServiceJobAttemptDetail:
