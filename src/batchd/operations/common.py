@@ -49,6 +49,12 @@ def check_backend(ctx: Context, tags: Mapping[str, str]) -> None:
         raise InvalidParameter(
             f"tags: {BACKEND_TAG} {backend!r} is not a backend of this server; "
             f"valid backends: {', '.join(sorted(ctx.backends))}"
+            + (
+                " (start batchd serve with --kubeconfig or --kubernetes-namespace to offer "
+                "kubernetes)"
+                if backend == "kubernetes"
+                else ""
+            )
         )
 
 

@@ -130,13 +130,7 @@ class KubernetesBackend:
         request = self._parse(spec)
         await self._watching()
         try:
-            service, jobs = attempt_objects(
-                spec,
-                request,
-                self.pod_settings,
-                queue=spec.queue,
-                attempt_seconds=spec.attempt_duration_seconds,
-            )
+            service, jobs = attempt_objects(spec, request, self.pod_settings)
         except UnknownInstanceType as err:
             raise LaunchError(
                 "ValidationException",

@@ -86,11 +86,9 @@ def attempt_objects(
     spec: LaunchSpec,
     request: TrainingRequest,
     settings: PodSettings,
-    *,
-    queue: str | None = None,
-    attempt_seconds: int | None = None,
 ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """The Service and the Jobs, ``algo-1`` first. Raises UnknownInstanceType."""
+    queue = spec.queue
     common = labels(spec, queue)
     annotations = {"batchd.io/job-arn": spec.job_arn, "batchd.io/queue": queue or ""}
     service = {
@@ -108,7 +106,7 @@ def attempt_objects(
             "publishNotReadyAddresses": True,
         },
     }
-    deadline = deadline_seconds(request, attempt_seconds)
+    deadline = deadline_seconds(request, spec.attempt_duration_seconds)
     jobs = []
     for host in request.cluster.hosts:
         host_labels = {**common, HOST: host}
