@@ -27,6 +27,7 @@ class ServerProcess:
         self.db_url = db_url
         self.backend = backend
         self.extra = extra
+        self.env: dict[str, str] = {}  # on top of this process's environment
         self.port = free_port()
         self.proc: subprocess.Popen[bytes] | None = None
         self.log = data_dir.parent / f"server-{self.port}.log"
@@ -57,7 +58,11 @@ class ServerProcess:
         ]
         with self.log.open("ab") as log:
             self.proc = subprocess.Popen(
-                cmd, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+                cmd,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+                env={**os.environ, **self.env},
             )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
