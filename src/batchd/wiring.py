@@ -14,6 +14,7 @@ from batchd.backends.local.backend import LocalBackend
 from batchd.backends.local.objectstore import ObjectStore
 from batchd.clock import Clock, RandomIds, SystemClock, VirtualClock
 from batchd.domain.arns import Arns
+from batchd.errors import StartupError
 from batchd.operations.context import Context, Limits
 from batchd.runtime.logs import BackendLogs
 from batchd.runtime.loop import Runtime
@@ -32,8 +33,13 @@ def _backends(settings: Settings, clock: Clock, wake: Callable[[], None]) -> dic
         "local": _local_backend(settings, wake),
     }
     if settings.uses_kubernetes:
-        from batchd.backends.kubernetes.wiring import kubernetes_backend
-
+        try:
+            from batchd.backends.kubernetes.wiring import kubernetes_backend
+        except ImportError as err:
+            raise StartupError(
+                f"the kubernetes backend needs the kubernetes client ({err}); install it with: "
+                "pip install 'batchd[kubernetes]'"
+            ) from err
         backends["kubernetes"] = kubernetes_backend(settings, wake)
     return backends
 

@@ -162,7 +162,7 @@ def test_one_host_job_runs_as_a_pod_and_uploads_its_model(
     assert [j.metadata.labels["batchd.io/host"] for j in jobs] == ["algo-1"]
     assert jobs[0].metadata.labels["batchd.io/queue"] == queue
     logs = subprocess.run(
-        [sys.executable, "-m", "batchd", "logs", job_id, "--endpoint-url", server.url],
+        [sys.executable, "-m", "batchd.cli", "logs", job_id, "--endpoint-url", server.url],
         capture_output=True,
         text=True,
         timeout=60,
