@@ -3,16 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import io
 import os
-import socket
-import subprocess
 import sys
 import tarfile
 import time
 import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +18,9 @@ import pytest
 
 from batchd.backends.base import LaunchSpec, Progress
 from batchd.backends.local import LocalBackend
+from tests.support.s3 import s3_endpoint
+
+__all__ = ["s3_endpoint"]
 
 PYTHON = sys.executable
 POLL_SECONDS = 0.02
@@ -169,39 +169,6 @@ def data_dir(tmp_path: Path) -> Path:
 
 def new_backend(data_dir: Path, **options: Any) -> LocalBackend:
     return LocalBackend(data_dir, **{"stop_grace_seconds": 1.0, **options})
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
-@pytest.fixture(scope="session")
-def s3_endpoint() -> Iterator[str]:
-    """A real S3-compatible endpoint: moto's server in a subprocess."""
-    port = _free_port()
-    env = {**os.environ, **CREDENTIALS}
-    server = subprocess.Popen(
-        [PYTHON, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 20
-        while True:
-            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.2):
-                break
-            assert server.poll() is None, "moto server exited"
-            assert time.monotonic() < deadline, "moto server did not start"
-            time.sleep(0.05)
-        yield url
-    finally:
-        server.terminate()
-        server.wait(10)
 
 
 @pytest.fixture

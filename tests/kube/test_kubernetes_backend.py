@@ -19,14 +19,40 @@ from typing import Any
 
 import boto3
 import pytest
-
-from tests.kube.fixtures import KubeCluster
+from tests.support.kube import KubeTestCluster as KubeCluster
 from tests.support.process import ServerProcess
+from tests.support.s3 import s3_endpoint
 from tests.support.server import CREDENTIALS, payload, wait_for
 
 pytestmark = pytest.mark.kubernetes
+__all__ = ["s3_endpoint"]
 
 BUCKET = "k8s-bucket"
+
+
+def _batch_api(cluster: KubeCluster) -> Any:
+    from kubernetes.client import BatchV1Api
+
+    return BatchV1Api(cluster.api_client())
+
+
+def _core_api(cluster: KubeCluster) -> Any:
+    from kubernetes.client import CoreV1Api
+
+    return CoreV1Api(cluster.api_client())
+
+
+def _processes_running(marker: str) -> list[int]:
+    """Pids of this machine's processes whose command line holds ``marker``."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if marker.encode() in (entry / "cmdline").read_bytes():
+                    found.append(int(entry.name))
+            except OSError:
+                continue
+    return found
 
 
 def _s3(endpoint: str) -> Any:
@@ -84,7 +110,9 @@ def _queue(batch: Any, max_instances: int = 8) -> str:
     return "k8s"
 
 
-def _training(code: str, instances: int = 1, instance_type: str = "ml.m5.large", **extra: Any) -> str:
+def _training(
+    code: str, instances: int = 1, instance_type: str = "ml.m5.large", **extra: Any
+) -> str:
     """A payload whose training is ``code``, run by this interpreter in the pod."""
     return payload(
         instances,
@@ -156,9 +184,11 @@ def test_one_host_job_runs_as_a_pod_and_uploads_its_model(
     assert job["status"] == "SUCCEEDED", job.get("statusReason")
     assert job["statusReason"] == "Received status from SageMaker: Training job completed"
     assert _model(s3_endpoint, _training_job(job)) == {"model.txt": b"weights of algo-1"}
-    jobs = kube_cluster.batch().list_namespaced_job(
-        kube_namespace, label_selector=f"batchd.io/job-id={job_id}"
-    ).items
+    jobs = (
+        _batch_api(kube_cluster)
+        .list_namespaced_job(kube_namespace, label_selector=f"batchd.io/job-id={job_id}")
+        .items
+    )
     assert [j.metadata.labels["batchd.io/host"] for j in jobs] == ["algo-1"]
     assert jobs[0].metadata.labels["batchd.io/queue"] == queue
     logs = subprocess.run(
@@ -166,6 +196,7 @@ def test_one_host_job_runs_as_a_pod_and_uploads_its_model(
         capture_output=True,
         text=True,
         timeout=60,
+        check=False,
         env={**CREDENTIALS, "PATH": "/usr/bin:/bin"},
     )
     assert "training on algo-1 of algo-1" in logs.stdout, logs.stderr
@@ -179,18 +210,22 @@ def test_three_hosts_are_one_gang_with_sagemaker_host_names(
     job_id = _submit(batch, queue, _training(WRITE_MODEL, instances=3))
     job = _ended(batch, job_id)
     assert job["status"] == "SUCCEEDED", job.get("statusReason")
-    pods = kube_cluster.core().list_namespaced_pod(
-        kube_namespace, label_selector=f"batchd.io/job-id={job_id}"
-    ).items
+    pods = (
+        _core_api(kube_cluster)
+        .list_namespaced_pod(kube_namespace, label_selector=f"batchd.io/job-id={job_id}")
+        .items
+    )
     assert sorted((p.spec.hostname, p.spec.subdomain) for p in pods) == [
         (f"algo-{i}", pods[0].spec.subdomain) for i in (1, 2, 3)
     ]
-    service = kube_cluster.core().read_namespaced_service(pods[0].spec.subdomain, kube_namespace)
+    service = _core_api(kube_cluster).read_namespaced_service(
+        pods[0].spec.subdomain, kube_namespace
+    )
     assert service.spec.cluster_ip == "None"
     # SageMaker uploads the model from the first host.
     assert _model(s3_endpoint, _training_job(job)) == {"model.txt": b"weights of algo-1"}
     for pod in pods:
-        log = kube_cluster.core().read_namespaced_pod_log(
+        log = _core_api(kube_cluster).read_namespaced_pod_log(
             pod.metadata.name, kube_namespace, container="training"
         )
         assert f"training on {pod.spec.hostname} of algo-1,algo-2,algo-3" in log
@@ -202,19 +237,27 @@ def test_a_failed_training_reports_its_failure_file(server: ServerProcess) -> No
     code = """
         import os, sys
         base = os.environ.get("SAGEMAKER_BASE_DIR", "/opt/ml")
-        open(os.path.join(base, "output", "failure"), "w").write("ValueError: learning rate is negative")
+        failure = open(os.path.join(base, "output", "failure"), "w")
+        failure.write("ValueError: learning rate is negative")
+        failure.close()
         sys.exit(3)
     """
     job = _ended(batch, _submit(batch, queue, _training(code)))
     reason = "Received status from SageMaker: ValueError: learning rate is negative"
     assert (job["status"], job["statusReason"]) == ("FAILED", reason)
     assert job["attempts"][0]["statusReason"] == reason
-    silent = _ended(batch, _submit(batch, queue, _training("import sys; print('oops', file=sys.stderr); sys.exit(4)")))
-    assert silent["statusReason"] == "Received status from SageMaker: AlgorithmError: oops, exit code: 4"
+    silent = _ended(
+        batch,
+        _submit(batch, queue, _training("import sys; print('oops', file=sys.stderr); sys.exit(4)")),
+    )
+    assert (
+        silent["statusReason"]
+        == "Received status from SageMaker: AlgorithmError: oops, exit code: 4"
+    )
 
 
 def _live_pods(kube_cluster: KubeCluster, namespace: str) -> list[Any]:
-    pods = kube_cluster.core().list_namespaced_pod(namespace).items
+    pods = _core_api(kube_cluster).list_namespaced_pod(namespace).items
     return [p for p in pods if p.status.phase not in ("Succeeded", "Failed")]
 
 
@@ -223,18 +266,21 @@ def test_terminate_while_running_deletes_the_pods(
 ) -> None:
     batch = server.client()
     queue = _queue(batch)
-    job_id = _submit(batch, queue, _training("import time; print('up', flush=True); time.sleep(300)", instances=2))
+    code = "import time; print('up', flush=True); time.sleep(300)  # terminate-me"
+    job_id = _submit(batch, queue, _training(code, instances=2))
     wait_for(lambda: batch.describe_service_job(jobId=job_id)["status"] == "RUNNING", timeout=60)
     assert len(_live_pods(kube_cluster, kube_namespace)) == 2
     batch.terminate_service_job(jobId=job_id, reason="no longer needed")
     job = _ended(batch, job_id, timeout=60)
     assert (job["status"], job["statusReason"]) == ("FAILED", "no longer needed")
-    assert kube_cluster.core().list_namespaced_pod(kube_namespace).items == []
-    assert kube_cluster.batch().list_namespaced_job(kube_namespace).items == []
-    assert kube_cluster.kubelet_processes() == []
+    assert _core_api(kube_cluster).list_namespaced_pod(kube_namespace).items == []
+    assert _batch_api(kube_cluster).list_namespaced_job(kube_namespace).items == []
+    assert _processes_running("terminate-me") == []
 
 
-def test_max_runtime_ends_the_attempt(server: ServerProcess, kube_cluster: KubeCluster, kube_namespace: str) -> None:
+def test_max_runtime_ends_the_attempt(
+    server: ServerProcess, kube_cluster: KubeCluster, kube_namespace: str
+) -> None:
     batch = server.client()
     queue = _queue(batch)
     body = _training("import time; time.sleep(300)", StoppingCondition={"MaxRuntimeInSeconds": 3})
@@ -249,7 +295,9 @@ def test_capacity_is_never_exceeded_with_more_jobs_than_room(
 ) -> None:
     batch = server.client()
     queue = _queue(batch, max_instances=2)
-    ids = [_submit(batch, queue, _training("import time; time.sleep(1.5)"), f"j{i}") for i in range(6)]
+    ids = [
+        _submit(batch, queue, _training("import time; time.sleep(1.5)"), f"j{i}") for i in range(6)
+    ]
     most = 0
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
@@ -276,6 +324,7 @@ def test_an_unschedulable_pod_shows_why_and_is_requeued(
 
     reason = wait_for(waiting_reason, timeout=60, interval=0.1)
     assert "Insufficient nvidia.com/gpu" in reason
+
     # After --kubernetes-unschedulable-seconds it is a capacity error: back in the queue, no
     # attempt used, its pods gone; and it goes on trying.
     def requeued() -> bool:
@@ -292,8 +341,13 @@ def test_a_restart_adopts_running_attempts_without_duplicates(
 ) -> None:
     batch = server.client()
     queue = _queue(batch)
-    ids = [_submit(batch, queue, _training("import time; time.sleep(6)"), f"r{i}") for i in range(3)]
-    wait_for(lambda: all(batch.describe_service_job(jobId=j)["status"] == "RUNNING" for j in ids), timeout=60)
+    ids = [
+        _submit(batch, queue, _training("import time; time.sleep(6)"), f"r{i}") for i in range(3)
+    ]
+    wait_for(
+        lambda: all(batch.describe_service_job(jobId=j)["status"] == "RUNNING" for j in ids),
+        timeout=60,
+    )
     server.kill()
     server.start()
     batch = server.client(retries=3)
@@ -301,8 +355,10 @@ def test_a_restart_adopts_running_attempts_without_duplicates(
         job = _ended(batch, job_id)
         assert job["status"] == "SUCCEEDED", job.get("statusReason")
         assert len(job["attempts"]) == 1
-        k8s_jobs = kube_cluster.batch().list_namespaced_job(
-            kube_namespace, label_selector=f"batchd.io/job-id={job_id}"
-        ).items
+        k8s_jobs = (
+            _batch_api(kube_cluster)
+            .list_namespaced_job(kube_namespace, label_selector=f"batchd.io/job-id={job_id}")
+            .items
+        )
         assert len(k8s_jobs) == 1  # the same attempt, not a second one
     assert _live_pods(kube_cluster, kube_namespace) == []
