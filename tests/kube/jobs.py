@@ -12,7 +12,7 @@ from kubernetes.client.exceptions import ApiException
 
 from tests.support.waiting import wait_until
 
-__all__ = ["OPT_ML", "Kube", "gone", "job", "shell"]
+__all__ = ["OPT_ML", "Kube", "gone", "job", "shell", "started_pid"]
 
 OPT_ML = {"name": "opt-ml", "mountPath": "/opt/ml"}
 
@@ -70,6 +70,15 @@ class Kube:
         assert pod is not None
         return pod
 
+    def wait_running(self, job_name: str) -> dict[str, Any]:
+        def running() -> dict[str, Any] | None:
+            pod = self.only_pod(job_name)
+            return pod if pod and pod["status"].get("phase") == "Running" else None
+
+        pod = wait_until(running)
+        assert pod is not None
+        return pod
+
     def only_pod(self, job_name: str) -> dict[str, Any] | None:
         pods = self.pods(job_name)
         return pods[0] if len(pods) == 1 else None
@@ -95,3 +104,9 @@ class Kube:
             name, self.namespace, container=container, **query
         )
         return text
+
+
+def started_pid(kube: Kube, job_name: str) -> int:
+    """The pid that the Job's container, running ``echo $$; exec sleep ...``, printed."""
+    pod = kube.wait_running(job_name)
+    return int(wait_until(lambda: kube.log(pod, "main")))

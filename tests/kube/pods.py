@@ -24,6 +24,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import urllib3
+
 from tests.kube.rawapi import ApiError, RawApi
 
 __all__ = ["GRACE_CAP_SECONDS", "ImageCommands", "PodRunner", "kill_recorded", "now"]
@@ -135,6 +137,7 @@ class PodRunner:
         self.start_time = now()
         self.lock = threading.Lock()
         self.stopping = False
+        self.silenced = False  # the kubelet is going away: report nothing more
         self.transitions: dict[str, tuple[bool, str]] = {}
         self.thread = threading.Thread(target=self._run, name=f"pod-{self.name}", daemon=True)
         self.volumes: dict[str, Path] = {}
@@ -338,8 +341,20 @@ class PodRunner:
 
     def _patch(self) -> None:
         with self.lock:
+            if self.silenced:
+                return
             body = {"status": self.status()}
-        self.api.call("PATCH", f"{self.path}/status", body=body)
+        for attempt in range(5):
+            try:
+                self.api.call("PATCH", f"{self.path}/status", body=body)
+                return
+            except ApiError as error:
+                if error.status == 404 or attempt == 4:
+                    raise
+            except (OSError, urllib3.exceptions.HTTPError):  # the apiserver may be restarting
+                if attempt == 4:
+                    raise
+            time.sleep(0.2 * 2**attempt)
 
     def terminate(self, grace: float) -> None:
         """The pod is being deleted: SIGTERM, SIGKILL after the (capped) grace period, report
@@ -369,9 +384,10 @@ class PodRunner:
             )
 
     def kill(self) -> None:
-        """The kubelet is shutting down: its containers go with it."""
+        """The kubelet is shutting down: its containers go with it, unreported (the next
+        kubelet fails the pod)."""
         with self.lock:
-            self.stopping = True
+            self.stopping = self.silenced = True
         for c in [*self.inits, *self.mains]:
             if c.proc and c.proc.poll() is None:
                 with contextlib.suppress(ProcessLookupError, PermissionError):

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.kube.jobs import OPT_ML, Kube, gone, job, shell
+from tests.kube.jobs import OPT_ML, Kube, gone, job, shell, started_pid
 from tests.support.kube import KubeTestCluster
 from tests.support.waiting import wait_until
 
@@ -19,12 +19,6 @@ pytestmark = pytest.mark.kubernetes
 def kube(kube_cluster: KubeTestCluster, kube_namespace: str) -> Iterator[Kube]:
     with kube_cluster.api_client() as api_client:
         yield Kube(api_client, kube_namespace)
-
-
-def started_pid(kube: Kube, name: str) -> int:
-    """The pid a container running ``echo $$; exec sleep ...`` printed first."""
-    pod = kube.wait_pod(name)
-    return int(wait_until(lambda: kube.log(pod, "main")))
 
 
 def test_a_job_completes_and_its_log_reads_back_through_the_apiserver(kube: Kube) -> None:
