@@ -3,11 +3,13 @@ the stand-in kubelet runs containers as processes and reports them as a kubelet 
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from tests.kube.cluster import REPO
 from tests.kube.jobs import OPT_ML, Kube, gone, job, shell, started_pid
 from tests.support.kube import KubeTestCluster
 from tests.support.waiting import wait_until
@@ -138,3 +140,13 @@ def test_a_container_whose_command_is_not_found_fails_to_start(kube: Kube) -> No
     terminated = pod["status"]["containerStatuses"][0]["state"]["terminated"]
     assert terminated["reason"] == "StartError"
     assert "no-such-command-anywhere" in terminated["message"]
+
+
+def test_commands_resolve_to_this_interpreter_and_this_tree(kube: Kube) -> None:
+    # `batchd container stage|finish` in the pod template must run the code under test.
+    script = 'command -v batchd; python -c "import batchd; print(batchd.__file__)"'
+    name = kube.create_job(job([shell("main", script)]))
+    assert wait_until(lambda: kube.condition(name)) == "Complete/"
+    batchd, module = kube.log(kube.wait_pod(name), "main").splitlines()
+    assert Path(batchd) == Path(sys.executable).parent / "batchd"
+    assert Path(module).is_relative_to(REPO / "src")
