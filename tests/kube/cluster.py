@@ -178,6 +178,12 @@ class KubeCluster:
             raise
         self.start_seconds = time.monotonic() - began
 
+    def check(self, doing: str = "") -> None:
+        """Raise if a component has died, naming it and quoting its log."""
+        for proc in self.procs.values():
+            if not proc.alive():
+                raise ClusterError(f"{doing}{proc.died()}")
+
     def _spawn(self, name: str, argv: list[str], env: dict[str, str] | None = None) -> Proc:
         proc = Proc(name, argv, self.logs / f"{name}.log", env or dict(os.environ))
         self.procs[name] = proc
@@ -185,9 +191,7 @@ class KubeCluster:
 
     def _wait(self, what: str, ready: Callable[[], bool], deadline: float) -> None:
         while True:
-            for proc in self.procs.values():
-                if not proc.alive():
-                    raise ClusterError(f"while waiting for {what}: {proc.died()}")
+            self.check(f"while waiting for {what}: ")
             with contextlib.suppress(OSError, ValueError):
                 if ready():
                     return

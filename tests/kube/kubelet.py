@@ -210,11 +210,19 @@ class Kubelet:
                 body=body,
             )
 
+    def _forget_missing(self, uids: set[str]) -> None:
+        """Pods deleted while the watch was down: their processes go too."""
+        with self.lock:
+            missing = [self.pods.pop(uid) for uid in list(self.pods) if uid not in uids]
+        for runner in missing:
+            threading.Thread(target=runner.terminate, args=(0.0,), daemon=True).start()
+
     def sync(self, stop: threading.Event) -> None:
         """List, then watch from the list's resourceVersion; relist when the watch expires."""
         while not stop.is_set():
             try:
                 listed = self.api.call("GET", "/api/v1/pods")
+                self._forget_missing({pod["metadata"]["uid"] for pod in listed["items"]})
                 for pod in listed["items"]:
                     self.handle("ADDED", pod)
                 version = listed["metadata"]["resourceVersion"]

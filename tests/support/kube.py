@@ -59,6 +59,7 @@ def kube_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KubeTestC
 def kube_namespace(kube_cluster: KubeTestCluster) -> Iterator[str]:
     from kubernetes.client import BatchV1Api, CoreV1Api, V1Namespace
 
+    kube_cluster.cluster.check()  # a dead component is named here, not left to time out
     name = f"t-{uuid.uuid4().hex[:12]}"
     with kube_cluster.api_client() as api_client:
         core = CoreV1Api(api_client)
