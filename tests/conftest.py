@@ -9,7 +9,10 @@ from typing import Any
 import pytest
 
 from tests.support.databases import fresh_database
+from tests.support.kube import kube_cluster, kube_namespace
 from tests.support.server import RunningServer, serve, settings_for
+
+__all__ = ["kube_cluster", "kube_namespace"]  # a real Kubernetes cluster, for any suite
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
