@@ -325,11 +325,19 @@ def test_an_unschedulable_pod_shows_why_and_is_requeued(
     reason = wait_for(waiting_reason, timeout=60, interval=0.1)
     assert "Insufficient nvidia.com/gpu" in reason
 
-    # After --kubernetes-unschedulable-seconds it is a capacity error: back in the queue, no
-    # attempt used, its pods gone; and it goes on trying.
+    # After --kubernetes-unschedulable-seconds it is a capacity error: back in the queue with
+    # no attempt used, and dispatched again as a new attempt (new objects in the cluster).
+    seen: set[str] = set()
+
     def requeued() -> bool:
         job = batch.describe_service_job(jobId=job_id)
-        return job["status"] == "RUNNABLE" and not job.get("attempts")
+        assert not job.get("attempts"), job["attempts"]
+        for k8s_job in _batch_api(kube_cluster).list_namespaced_job(
+            kube_namespace, label_selector=f"batchd.io/job-id={job_id}"
+        ).items:
+            seen.add(k8s_job.metadata.labels["batchd.io/attempt-id"])
+        capacity = str(job.get("statusReason", "")).startswith("CAPACITY:")
+        return len(seen) >= 2 or (job["status"] == "RUNNABLE" and capacity)
 
     wait_for(requeued, timeout=60, interval=0.1)
     batch.terminate_service_job(jobId=job_id, reason="gave up")

@@ -226,8 +226,8 @@ class KubernetesBackend:
                 return None
             case HostState.DONE:
                 return self._completed(attempt)
-        self._unschedulable(attempt, view.unschedulable)
-        if attempt.ending is not None:
+        if self._unschedulable_too_long(attempt, view.unschedulable):
+            await self._end(attempt, TrainingPhase.FAILED, CAPACITY + str(view.unschedulable))
             return None
         self._enter(attempt, _PHASES[view.state])
         if view.state is HostState.UPLOADING and attempt.uploading_at is None:
@@ -255,18 +255,17 @@ class KubernetesBackend:
         if phase not in attempt.entered:
             attempt.entered[phase] = self._clock_ms()
 
-    def _unschedulable(self, attempt: _Attempt, message: str | None) -> None:
+    def _unschedulable_too_long(self, attempt: _Attempt, message: str | None) -> bool:
         """A pod the scheduler cannot place: its message shows, and past the limit the attempt
         ends in a capacity error (requeued without using an attempt)."""
         attempt.status_message = message
         if message is None:
             attempt.unschedulable_since = None
-            return
+            return False
         now = time.monotonic()
         if attempt.unschedulable_since is None:
             attempt.unschedulable_since = now
-        elif now - attempt.unschedulable_since >= self.unschedulable_seconds:
-            self._begin_end(attempt, TrainingPhase.FAILED, CAPACITY + message)
+        return now - attempt.unschedulable_since >= self.unschedulable_seconds
 
     def _over_max_runtime(self, attempt: _Attempt) -> bool:
         limit = attempt.request.max_runtime_seconds
@@ -306,7 +305,9 @@ class KubernetesBackend:
         )
 
     def _ended(self, attempt: _Attempt, phase: TrainingPhase, reason: str) -> Progress:
-        self._enter(attempt, phase)
+        """The terminal report; until it is given, polls go on reporting the last phase."""
+        attempt.entered.setdefault(phase, self._clock_ms())
+        attempt.status_message = None
         return self._progress(attempt, phase, reason)
 
     def _begin_end(

@@ -32,8 +32,9 @@ def api_client(kubeconfig: Path | None) -> client.ApiClient:
             )
     except (config.ConfigException, OSError, ValueError) as err:
         where = f"--kubeconfig {kubeconfig}" if kubeconfig else "the default kubeconfig"
+        detail = str(err).rstrip(".")
         raise StartupError(
-            f"--backend kubernetes: cannot load {where}: {str(err).rstrip(".")}. Give --kubeconfig PATH, or run "
+            f"--backend kubernetes: cannot load {where}: {detail}. Give --kubeconfig PATH, or run "
             "batchd in a pod with a service account (see contrib/kubernetes/rbac.yaml)"
         ) from err
     return client.ApiClient(configuration)

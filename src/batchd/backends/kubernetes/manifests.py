@@ -144,6 +144,8 @@ def _pod_spec(
     batchd_step = {
         "image": settings.batchd_image,
         "imagePullPolicy": settings.image_pull_policy,
+        # batchd's steps print their reason last; the failure file belongs to the training.
+        "terminationMessagePolicy": "FallbackToLogsOnError",
         "env": env,
         "volumeMounts": mount,
     }

@@ -71,7 +71,8 @@ def _failure(pod: Obj) -> HostView:
     """Why a failed pod failed, as SageMaker would word it."""
     stage = _exit(pod, "stage")
     if stage is not None and stage[0] != 0:
-        text = stage[1] or f"ClientError: staging the input data failed, exit code: {stage[0]}"
+        fallback = f"ClientError: staging the input data failed, exit code: {stage[0]}"
+        text = _last_line(stage[1]) or fallback
         return HostView(HostState.FAILED, text[:FAILURE_REASON_LIMIT])
     training = _exit(pod, "training")
     if training is not None and training[0] != 0:
@@ -81,7 +82,7 @@ def _failure(pod: Obj) -> HostView:
         return HostView(HostState.FAILED, reason, training_exit_code=training[0])
     finish = _exit(pod, "finish")
     if finish is not None and finish[0] != 0:
-        detail = finish[1] or f"exit code: {finish[0]}"
+        detail = _last_line(finish[1]) or f"exit code: {finish[0]}"
         return HostView(
             HostState.FAILED, f"ClientError: Failed to upload model artifacts: {detail}"
         )
@@ -90,6 +91,11 @@ def _failure(pod: Obj) -> HostView:
     name = (pod.get("metadata") or {}).get("name")
     text = f"InternalServerError: pod {name} failed" + (f": {detail}" if detail else "")
     return HostView(HostState.FAILED, text[:FAILURE_REASON_LIMIT])
+
+
+def _last_line(text: str) -> str:
+    """A batchd step's message is the tail of its log; its reason is the last line."""
+    return next((line.strip() for line in reversed(text.splitlines()) if line.strip()), "")
 
 
 def _unschedulable(pod: Obj) -> str | None:
