@@ -30,7 +30,7 @@ import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -377,22 +377,22 @@ def _main(argv: list[str] | None = None) -> None:
     cluster = KubeCluster(
         args.dir.resolve(), nodes=args.node or ["node-1"], image_commands=args.image_command
     )
-    cluster.start()
-    print(cluster.kubeconfig, flush=True)
-    print(f"started in {cluster.start_seconds:.1f}s; Ctrl-C stops it", file=sys.stderr)
-    with _until_interrupted():
-        signal.pause()
-    cluster.stop()
 
-
-@contextlib.contextmanager
-def _until_interrupted() -> Iterator[None]:
     def interrupt(signum: int, frame: Any) -> None:
         raise KeyboardInterrupt
 
-    signal.signal(signal.SIGTERM, interrupt)
-    with contextlib.suppress(KeyboardInterrupt):
-        yield
+    # SIGINT explicitly too: a shell's background job starts with SIGINT ignored.
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, interrupt)
+    try:
+        cluster.start()
+        print(cluster.kubeconfig, flush=True)
+        print(f"started in {cluster.start_seconds:.1f}s; Ctrl-C stops it", file=sys.stderr)
+        signal.pause()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        cluster.stop()
 
 
 if __name__ == "__main__":
