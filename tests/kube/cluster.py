@@ -24,18 +24,18 @@ import contextlib
 import os
 import shutil
 import signal
-import socket
 import ssl
 import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from tests.kube import pki
+from tests.support.process import free_port
 
 if TYPE_CHECKING:
     from kubernetes.client import ApiClient
@@ -60,13 +60,6 @@ def missing_binaries() -> list[str]:
     """What of the control plane cannot be found, as paths or names."""
     missing = [str(binaries_dir() / n) for n in BINARIES if not (binaries_dir() / n).is_file()]
     return missing + ([] if shutil.which("etcd") else ["etcd (on PATH)"])
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def _dying_with_parent(argv: list[str]) -> list[str]:
@@ -206,7 +199,7 @@ class KubeCluster:
         sa_key, sa_pub = pki.write_rsa_key_pair(pki_dir, "service-account")
         tokens = pki_dir / "tokens.csv"
         tokens.write_text(f"{TOKEN},admin,admin,system:masters\n")
-        client, peer = _free_port(), _free_port()
+        client, peer = free_port(), free_port()
         etcd_url = f"http://127.0.0.1:{client}"
         self._spawn(
             "etcd",
@@ -220,7 +213,7 @@ class KubeCluster:
             ],
         )  # fmt: skip
         self._wait("etcd", lambda: b'"true"' in _get(f"{etcd_url}/health"), deadline)
-        self.port = _free_port()
+        self.port = free_port()
         self._write_kubeconfig(ca)
         self._spawn(
             "kube-apiserver",
@@ -251,7 +244,7 @@ class KubeCluster:
         )
 
     def _start_controllers(self, deadline: float) -> None:
-        cm_port, sched_port = _free_port(), _free_port()
+        cm_port, sched_port = free_port(), free_port()
         common = [
             f"--kubeconfig={self.kubeconfig}", "--leader-elect=false",
             "--bind-address=127.0.0.1", "--port=0",
@@ -326,7 +319,10 @@ class KubeCluster:
         return {
             n["metadata"]["name"]
             for n in nodes
-            if not n["spec"].get("taints")
+            # Taints a test asked for stay; the not-ready one goes when the node is Ready.
+            if not any(
+                t["key"].startswith("node.kubernetes.io/") for t in n["spec"].get("taints", [])
+            )
             and any(
                 c["type"] == "Ready" and c["status"] == "True"
                 for c in n.get("status", {}).get("conditions", [])
@@ -377,22 +373,22 @@ def _main(argv: list[str] | None = None) -> None:
     cluster = KubeCluster(
         args.dir.resolve(), nodes=args.node or ["node-1"], image_commands=args.image_command
     )
-    cluster.start()
-    print(cluster.kubeconfig, flush=True)
-    print(f"started in {cluster.start_seconds:.1f}s; Ctrl-C stops it", file=sys.stderr)
-    with _until_interrupted():
-        signal.pause()
-    cluster.stop()
 
-
-@contextlib.contextmanager
-def _until_interrupted() -> Iterator[None]:
     def interrupt(signum: int, frame: Any) -> None:
         raise KeyboardInterrupt
 
-    signal.signal(signal.SIGTERM, interrupt)
-    with contextlib.suppress(KeyboardInterrupt):
-        yield
+    # SIGINT explicitly too: a shell's background job starts with SIGINT ignored.
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, interrupt)
+    try:
+        cluster.start()
+        print(cluster.kubeconfig, flush=True)
+        print(f"started in {cluster.start_seconds:.1f}s; Ctrl-C stops it", file=sys.stderr)
+        signal.pause()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        cluster.stop()
 
 
 if __name__ == "__main__":

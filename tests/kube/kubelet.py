@@ -6,7 +6,8 @@ apiserver (tests/kube/logserver.py). See POD_CONTRACT.md for how a container map
         [--image-command IMAGE=CMD]...
 
 A Node's resources default to cpu 8, memory 32Gi, pods 110 and nvidia.com/gpu 4; ``--node
-gpu-node:nvidia.com/gpu=8`` overrides some of them.
+gpu-1:nvidia.com/gpu=8,+pool=gpu,!dedicated=gpu:NoSchedule`` overrides one, adds the label
+pool=gpu and the taint dedicated=gpu:NoSchedule (see parse_node).
 
 Restarts: a kubelet that finds a pod on its Nodes that it did not start, which a kubelet
 already started (status.startTime set) and which has not finished, does not re-adopt it: it
@@ -27,6 +28,7 @@ import threading
 import time
 import uuid
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -34,7 +36,7 @@ from tests.kube.logserver import serve_logs
 from tests.kube.pods import ImageCommands, PodRunner, kill_recorded, now
 from tests.kube.rawapi import ApiError, RawApi
 
-__all__ = ["DEFAULT_CAPACITY", "Kubelet", "parse_node"]
+__all__ = ["DEFAULT_CAPACITY", "Kubelet", "NodeSpec", "parse_node"]
 
 log = logging.getLogger("kubelet")
 DEFAULT_CAPACITY = {"cpu": "8", "memory": "32Gi", "pods": "110", "nvidia.com/gpu": "4"}
@@ -42,14 +44,31 @@ HEARTBEAT_SECONDS = 5.0
 WATCH_SECONDS = 240
 
 
-def parse_node(spec: str) -> tuple[str, dict[str, str]]:
-    """``name[:res=qty,...]`` to a name and its full capacity."""
-    name, _, resources = spec.partition(":")
-    capacity = dict(DEFAULT_CAPACITY)
-    for item in filter(None, resources.split(",")):
-        resource, _, quantity = item.partition("=")
-        capacity[resource.strip()] = quantity.strip()
-    return name, capacity
+@dataclass
+class NodeSpec:
+    name: str
+    capacity: dict[str, str] = field(default_factory=lambda: dict(DEFAULT_CAPACITY))
+    labels: dict[str, str] = field(default_factory=dict)
+    taints: list[dict[str, str]] = field(default_factory=list)
+
+
+def parse_node(spec: str) -> NodeSpec:
+    """``NAME[:ITEM,...]``, each ITEM ``RES=QTY`` (capacity), ``+KEY=VALUE`` (a label) or
+    ``!KEY[=VALUE]:EFFECT`` (a taint), e.g. ``gpu-1:nvidia.com/gpu=8,+pool=gpu,!gpu:NoSchedule``."""
+    name, _, items = spec.partition(":")
+    node = NodeSpec(name)
+    for item in filter(None, (each.strip() for each in items.split(","))):
+        if item.startswith("+"):
+            key, _, value = item[1:].partition("=")
+            node.labels[key] = value
+        elif item.startswith("!"):
+            taint, _, effect = item[1:].rpartition(":")
+            key, _, value = taint.partition("=")
+            node.taints.append({"key": key, "value": value, "effect": effect})
+        else:
+            resource, _, quantity = item.partition("=")
+            node.capacity[resource] = quantity
+    return node
 
 
 class Kubelet:
@@ -62,7 +81,7 @@ class Kubelet:
         port: int = 0,
     ) -> None:
         self.api, self.root, self.images, self.port = api, root, images, port
-        self.nodes = dict(parse_node(spec) for spec in nodes)
+        self.nodes = {node.name: node for node in map(parse_node, nodes)}
         self.pods: dict[str, PodRunner] = {}
         self.lock = threading.Lock()
         self.boot_id = str(uuid.uuid4())
@@ -84,7 +103,7 @@ class Kubelet:
             ("PIDPressure", "False", "KubeletHasSufficientPID"),
             ("Ready", "True", "KubeletReady"),
         ]
-        capacity = self.nodes[name]
+        capacity = self.nodes[name].capacity
         node_info = {
             "machineID": name,
             "systemUUID": name,
@@ -120,19 +139,21 @@ class Kubelet:
         }
 
     def register(self) -> None:
-        for name in self.nodes:
+        for name, node in self.nodes.items():
             labels = {
                 "kubernetes.io/hostname": name,
                 "kubernetes.io/os": "linux",
                 "kubernetes.io/arch": "amd64",
                 "batchd.io/stand-in-kubelet": "true",
+                **node.labels,
             }
-            body = {"metadata": {"name": name, "labels": labels}, "spec": {}}
+            body = {"metadata": {"name": name, "labels": labels}, "spec": {"taints": node.taints}}
             try:
                 self.api.call("POST", "/api/v1/nodes", body=body)
-            except ApiError as error:
+            except ApiError as error:  # a restarted kubelet: the Node is still there
                 if error.status != 409:
                     raise
+                self.api.call("PATCH", f"/api/v1/nodes/{name}", body={"metadata": body["metadata"]})
             self.heartbeat(name)
 
     def heartbeat(self, name: str) -> None:

@@ -236,6 +236,7 @@ class PodRunner:
                 working_dir = container.spec.get("workingDir")
                 base = env.get("SAGEMAKER_BASE_DIR")
                 cwd = (working_dir and self._local(container, working_dir)) or base or self.dir
+                Path(cwd).mkdir(parents=True, exist_ok=True)  # as runtimes make workingDir
                 with self.log_path(container.name).open("ab") as log:
                     container.proc = subprocess.Popen(
                         self._argv(container, env),

@@ -9,7 +9,8 @@ from functools import partial
 
 import pytest
 
-from tests.kube.jobs import Kube, gone, job, shell, started_pid
+from tests.kube.jobs import OPT_ML, Kube, gone, job, shell, started_pid
+from tests.kube.kubelet import DEFAULT_CAPACITY, NodeSpec, parse_node
 from tests.support.kube import KubeTestCluster
 from tests.support.waiting import wait_until
 
@@ -55,3 +56,22 @@ def test_a_restarted_kubelet_fails_the_pods_it_did_not_start_and_kills_them(
     terminated = status["containerStatuses"][0]["state"]["terminated"]
     assert terminated["exitCode"] == 137
     wait_until(lambda: gone(pid), timeout=5)
+
+
+def test_a_working_dir_under_a_volume_is_made_and_used(kube: Kube) -> None:
+    code = shell("main", "pwd", volumeMounts=[OPT_ML], workingDir="/opt/ml/code")
+    name = kube.create_job(job([code]))
+    assert wait_until(lambda: kube.condition(name)) == "Complete/"
+    assert kube.log(kube.wait_pod(name), "main").endswith("/volumes/opt-ml/code\n")
+
+
+def test_node_specs_set_capacity_labels_and_taints() -> None:
+    node = parse_node("gpu-1:nvidia.com/gpu=8,+pool=gpu,!dedicated=gpu:NoSchedule,!spot:NoExecute")
+    assert node.name == "gpu-1"
+    assert node.capacity == {**DEFAULT_CAPACITY, "nvidia.com/gpu": "8"}
+    assert node.labels == {"pool": "gpu"}
+    assert node.taints == [
+        {"key": "dedicated", "value": "gpu", "effect": "NoSchedule"},
+        {"key": "spot", "value": "", "effect": "NoExecute"},
+    ]
+    assert parse_node("plain") == NodeSpec("plain")
