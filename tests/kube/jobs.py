@@ -53,7 +53,7 @@ class Kube:
         self.core, self.batch = CoreV1Api(api_client), BatchV1Api(api_client)
 
     def _dict(self, model: Any) -> dict[str, Any]:
-        found: dict[str, Any] = self.api_client.sanitize_for_serialization(model)  # type: ignore[no-untyped-call]
+        found: dict[str, Any] = self.api_client.sanitize_for_serialization(model)
         return found
 
     def create_job(self, body: dict[str, Any]) -> str:

@@ -16,7 +16,7 @@ __all__ = ["ApiError", "RawApi", "configuration"]
 
 def configuration(kubeconfig: Path) -> client.Configuration:
     found = client.Configuration()
-    config.load_kube_config(str(kubeconfig), client_configuration=found)  # type: ignore[no-untyped-call]
+    config.load_kube_config(str(kubeconfig), client_configuration=found)
     return found
 
 

@@ -332,9 +332,11 @@ def test_an_unschedulable_pod_shows_why_and_is_requeued(
     def requeued() -> bool:
         job = batch.describe_service_job(jobId=job_id)
         assert not job.get("attempts"), job["attempts"]
-        for k8s_job in _batch_api(kube_cluster).list_namespaced_job(
-            kube_namespace, label_selector=f"batchd.io/job-id={job_id}"
-        ).items:
+        for k8s_job in (
+            _batch_api(kube_cluster)
+            .list_namespaced_job(kube_namespace, label_selector=f"batchd.io/job-id={job_id}")
+            .items
+        ):
             seen.add(k8s_job.metadata.labels["batchd.io/attempt-id"])
         capacity = str(job.get("statusReason", "")).startswith("CAPACITY:")
         return len(seen) >= 2 or (job["status"] == "RUNNABLE" and capacity)
