@@ -19,6 +19,7 @@ from typing import Any
 
 import boto3
 import pytest
+
 from tests.support.kube import KubeTestCluster as KubeCluster
 from tests.support.process import ServerProcess
 from tests.support.s3 import s3_endpoint
