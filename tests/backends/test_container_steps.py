@@ -209,6 +209,8 @@ def test_finish_uploads_from_the_first_host_only(
     for host in ("algo-1", "algo-2"):
         root = tmp_path / f"pod-{host}"
         assert _step("stage", _pod_env(payload, name, host, root, s3_endpoint)).returncode == 0
+        # a training image running as another user than batchd's can still write its results
+        assert (root / "model").stat().st_mode & 0o777 == 0o777
         (root / "model/nested").mkdir()
         (root / "model/weights.bin").write_bytes(f"weights of {host}".encode())
         (root / "model/nested/config.json").write_text("{}")

@@ -48,6 +48,7 @@ def stage(context: PodContext) -> None:
     """Write this host's config files and stage its code and input data (blocking)."""
     root, request, host = context.root, context.request, context.host
     build_host(root, request, host, POD_NETWORK_INTERFACE)
+    _open_to_training(root)
     with _scratch(root) as scratch:
         stage_source_into(context.store, request, Path(scratch), [root])
     stage_host_channels(context.store, request, {host: root})
@@ -112,6 +113,18 @@ def _scratch(root: Path) -> tempfile.TemporaryDirectory[str]:
     """A directory for downloads and archives on the pod's volume, beside (not inside) the
     trees the job sees: the image's own file system may be read-only or small."""
     return tempfile.TemporaryDirectory(prefix=".batchd-", dir=root)
+
+
+def _open_to_training(root: Path) -> None:
+    """Let the training container write where SageMaker lets it, whichever user its image runs
+    as: this step runs as the batchd image's user, and the volume is the pod's own."""
+    for sub in _TRAINING_WRITES:
+        path = root / sub
+        if path.stat().st_uid == os.geteuid():
+            path.chmod(0o777)
+
+
+_TRAINING_WRITES = ("model", "output", "output/data", "output/intermediate", "checkpoints", "code")
 
 
 def _count(root: Path) -> tuple[int, int]:
