@@ -125,6 +125,7 @@ def build_parser() -> argparse.ArgumentParser:
     from batchd.simulate.command import add_parsers
 
     add_parsers(sub)
+    _add_container_parser(sub)
     return parser
 
 
@@ -156,6 +157,26 @@ def _kubernetes_options(serve: argparse.ArgumentParser) -> None:
         type=float,
         help="how long a pod may stay unschedulable before the attempt is a capacity error "
         f"and requeued (default {DEFAULTS.kubernetes_unschedulable_seconds:.0f})",
+    )
+
+
+def _add_container_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    # Left out of `batchd --help` (no help=): people do not run these, pods do.
+    container = sub.add_parser(
+        "container",
+        description="Steps batchd runs inside the Kubernetes pods of a training attempt, "
+        "configured by the environment the Kubernetes backend gives each pod (see "
+        "batchd.backends.kubernetes.container). Exit 0 on success; 1 on failure, with the "
+        "reason on stderr and in the termination log.",
+    )
+    steps = container.add_subparsers(dest="step", required=True, metavar="{stage,finish}")
+    steps.add_parser(
+        "stage",
+        help="before training: write input/config/*.json, download code and channel data",
+    )
+    steps.add_parser(
+        "finish",
+        help="after training, on algo-1: upload model.tar.gz and output.tar.gz",
     )
 
 
@@ -240,6 +261,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from batchd.logs_client import print_logs
 
         return print_logs(args.endpoint_url, args.job_id, args.attempt, args.host, args.follow)
+    if args.command == "container":
+        from batchd.backends.kubernetes.container import run_step
+
+        return run_step(args.step)
     if args.command in ("simulate", "export"):
         from batchd.simulate import command
 

@@ -64,6 +64,15 @@ def test_missing_object_is_not_found(store_and_bucket: tuple[ObjectStore, str]) 
         store.read(f"s3://{bucket}/absent")
 
 
+def test_an_upload_to_a_missing_s3_bucket_is_a_store_error(
+    s3_endpoint: str, s3_credentials: None, tmp_path: Path
+) -> None:
+    # boto3's upload_file raises its own S3UploadFailedError, not a botocore error
+    store = ObjectStore.s3(s3_endpoint, "us-east-1")
+    with pytest.raises(ObjectStoreError, match="NoSuchBucket"):
+        _upload(store, tmp_path, f"s3://absent-{uuid.uuid4().hex[:12]}/key", b"x")
+
+
 @pytest.mark.parametrize(
     "uri",
     [

@@ -24,7 +24,7 @@ from batchd.backends.local.objectstore import ObjectStore, ObjectURI, parse_uri
 from batchd.backends.local.payload import TrainingRequest
 from batchd.backends.local.workspace import Workspace
 
-__all__ = ["output_prefix", "pack_tree", "upload_artifacts"]
+__all__ = ["output_prefix", "pack_tree", "upload_artifacts", "upload_failure", "upload_from"]
 
 
 def output_prefix(request: TrainingRequest) -> ObjectURI:
@@ -34,19 +34,32 @@ def output_prefix(request: TrainingRequest) -> ObjectURI:
 
 def upload_artifacts(store: ObjectStore, workspace: Workspace, request: TrainingRequest) -> str:
     """Upload model and output data; return the model artifacts URI (ModelArtifacts)."""
-    hosts = request.cluster.hosts
+    bases = [workspace.base(host) for host in request.cluster.hosts]
+    return upload_from(store, request, bases, workspace.scratch)
+
+
+def upload_from(
+    store: ObjectStore, request: TrainingRequest, bases: Sequence[Path], scratch: Path
+) -> str:
+    """Upload the model and output data found under ``bases`` (SAGEMAKER_BASE_DIRs, first host
+    first), building archives in ``scratch``; return the model artifacts URI."""
     prefix = output_prefix(request)
-    models = [workspace.base(host) / "model" for host in hosts]
+    models = [base / "model" for base in bases]
     if request.compress_model:
         model_uri = prefix.child("model.tar.gz")
-        _upload_archive(store, models, workspace.scratch / "model.tar.gz", model_uri)
+        _upload_archive(store, models, scratch / "model.tar.gz", model_uri)
     else:
         model_uri = prefix.child("model/")
         for relative, path in merged_files(models):
             store.upload(path, prefix.child(f"model/{relative}"))
-    data = [workspace.base(host) / "output" / "data" for host in hosts]
-    _upload_archive(store, data, workspace.scratch / "output.tar.gz", prefix.child("output.tar.gz"))
+    data = [base / "output" / "data" for base in bases]
+    _upload_archive(store, data, scratch / "output.tar.gz", prefix.child("output.tar.gz"))
     return str(model_uri)
+
+
+def upload_failure(err: Exception) -> str:
+    """The FailureReason of a completed training whose artifacts could not be uploaded."""
+    return f"ClientError: Failed to upload model artifacts: {err}"
 
 
 def _upload_archive(

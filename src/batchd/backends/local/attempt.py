@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from batchd.backends.base import LaunchSpec, Progress, TrainingPhase, Wake
-from batchd.backends.local.artifacts import upload_artifacts
+from batchd.backends.local.artifacts import upload_artifacts, upload_failure
 from batchd.backends.local.channels import StagingError, stage_channels
 from batchd.backends.local.commands import HostCommand, Launcher
 from batchd.backends.local.hostnames import HostsFile
@@ -29,7 +29,7 @@ from batchd.backends.local.objectstore import ObjectStore, ObjectStoreError
 from batchd.backends.local.payload import TrainingRequest
 from batchd.backends.local.processes import HostProcess, SpawnError
 from batchd.backends.local.recovery import Journal
-from batchd.backends.local.sourcedir import UnsafeArchiveError, stage_source
+from batchd.backends.local.sourcedir import stage_source
 from batchd.backends.local.workspace import Workspace
 
 __all__ = ["Attempt", "AttemptSettings"]
@@ -164,13 +164,7 @@ class Attempt:
         """Build the tree, stage code and data, make host names resolve (blocking)."""
         workspace, request, store = self.workspace, self.request, self.settings.store
         workspace.build(request)
-        try:
-            stage_source(store, workspace, request)
-        except (ObjectStoreError, UnsafeArchiveError, tarfile.TarError, OSError) as err:
-            raise StagingError(
-                f"ClientError: cannot stage sagemaker_submit_directory "
-                f"{request.submit_directory!r}: {err}"
-            ) from err
+        stage_source(store, workspace, request)
         stage_channels(store, workspace, request)
         problem = self.settings.hosts_file.ensure(request.cluster.hosts)
         if problem is not None:
@@ -301,7 +295,7 @@ class Attempt:
         except (ObjectStoreError, OSError, tarfile.TarError) as err:
             _log.warning("training job %s: artifact upload failed: %s", self.request.name, err)
             if outcome.phase is TrainingPhase.COMPLETED:
-                reason = f"ClientError: Failed to upload model artifacts: {err}"
+                reason = upload_failure(err)
                 return _Outcome(TrainingPhase.FAILED, reason[:FAILURE_REASON_LIMIT])
             return outcome
         self.model_artifacts = uri

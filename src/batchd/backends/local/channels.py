@@ -24,6 +24,7 @@ Everything here blocks; the backend runs it in a thread.
 from __future__ import annotations
 
 import shutil
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
@@ -38,7 +39,7 @@ from batchd.backends.local.objectstore import (
 from batchd.backends.local.payload import Channel, TrainingRequest
 from batchd.backends.local.workspace import Workspace
 
-__all__ = ["StagingError", "stage_channels"]
+__all__ = ["StagingError", "stage_channels", "stage_host_channels"]
 
 
 class StagingError(Exception):
@@ -54,6 +55,16 @@ class _Item:
 def stage_channels(store: ObjectStore, workspace: Workspace, request: TrainingRequest) -> None:
     """Fill every host's channel directories (blocking)."""
     hosts = request.cluster.hosts
+    stage_host_channels(store, request, {host: workspace.base(host) for host in hosts})
+
+
+def stage_host_channels(
+    store: ObjectStore, request: TrainingRequest, bases: Mapping[str, Path]
+) -> None:
+    """Fill the channel directories of the hosts in ``bases`` (host -> its SAGEMAKER_BASE_DIR),
+    which may be a subset of the cluster, as a Kubernetes pod stages only its own host; each
+    host's ``ShardedByS3Key`` share follows its place in the whole cluster (blocking)."""
+    hosts = request.cluster.hosts
     for channel in request.channels:
         try:
             items = _items(store, channel)
@@ -66,8 +77,10 @@ def stage_channels(store: ObjectStore, workspace: Workspace, request: TrainingRe
             replicated = channel.distribution == "FullyReplicated"
             first: dict[PurePosixPath, Path] = {}
             for index, host in enumerate(hosts):
+                if host not in bases:
+                    continue
                 share = items if replicated else items[index :: len(hosts)]
-                root = workspace.channel_dir(host, channel.name)
+                root = bases[host] / "input" / "data" / channel.name
                 for item in share:
                     dest = root.joinpath(*item.relative.parts)
                     if item.relative in first:

@@ -242,7 +242,9 @@ class S3Buckets:
 
 @contextmanager
 def _s3_errors(bucket: str, key: str) -> Iterator[None]:
-    """Turn botocore errors into ObjectStoreError (404s into ObjectNotFoundError)."""
+    """Turn botocore errors into ObjectStoreError (404s into ObjectNotFoundError), and boto3's
+    own: its transfers wrap a failed PutObject (say, no such bucket) in S3UploadFailedError."""
+    from boto3.exceptions import Boto3Error
     from botocore.exceptions import BotoCoreError, ClientError
 
     where = f"s3://{bucket}/{key}"
@@ -253,7 +255,7 @@ def _s3_errors(bucket: str, key: str) -> Iterator[None]:
         if code in ("404", "NoSuchKey", "NoSuchBucket", "NotFound"):
             raise ObjectNotFoundError(f"{where}: {code}") from err
         raise ObjectStoreError(f"{where}: {err}") from err
-    except BotoCoreError as err:
+    except (BotoCoreError, Boto3Error) as err:
         raise ObjectStoreError(f"{where}: {err}") from err
 
 

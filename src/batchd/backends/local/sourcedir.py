@@ -12,13 +12,15 @@ stays inside) with a relative name without ``..``; anything else fails the attem
 from __future__ import annotations
 
 import tarfile
+from collections.abc import Sequence
 from pathlib import Path, PurePosixPath
 
-from batchd.backends.local.objectstore import ObjectStore
+from batchd.backends.local.channels import StagingError
+from batchd.backends.local.objectstore import ObjectStore, ObjectStoreError
 from batchd.backends.local.payload import TrainingRequest
 from batchd.backends.local.workspace import Workspace
 
-__all__ = ["UnsafeArchiveError", "safe_extract", "stage_source"]
+__all__ = ["UnsafeArchiveError", "safe_extract", "stage_source", "stage_source_into"]
 
 
 class UnsafeArchiveError(ValueError):
@@ -28,16 +30,31 @@ class UnsafeArchiveError(ValueError):
 def stage_source(store: ObjectStore, workspace: Workspace, request: TrainingRequest) -> None:
     """Extract the submit directory into every host's ``code/`` (blocking).
 
-    Raises ObjectStoreError, UnsafeArchiveError or tarfile.TarError.
+    Raises StagingError, whose text is the attempt's FailureReason.
     """
+    bases = [workspace.base(host) for host in request.cluster.hosts]
+    stage_source_into(store, request, workspace.scratch, bases)
+
+
+def stage_source_into(
+    store: ObjectStore, request: TrainingRequest, scratch: Path, bases: Sequence[Path]
+) -> None:
+    """Extract the submit directory into ``code/`` under each of ``bases``, downloading it once
+    into ``scratch`` (blocking). Raises StagingError as ``stage_source``."""
     uri = request.submit_directory
     if uri is None or not uri.startswith(("s3://", "file://")):
         return
-    archive = workspace.scratch / "sourcedir.tar.gz"
-    store.download(uri, archive)
-    for host in request.cluster.hosts:
-        safe_extract(archive, workspace.base(host) / "code")
-    archive.unlink()
+    archive = scratch / "sourcedir.tar.gz"
+    try:
+        store.download(uri, archive)
+        for base in bases:
+            safe_extract(archive, base / "code")
+    except (ObjectStoreError, UnsafeArchiveError, tarfile.TarError, OSError) as err:
+        raise StagingError(
+            f"ClientError: cannot stage sagemaker_submit_directory {uri!r}: {err}"
+        ) from err
+    finally:
+        archive.unlink(missing_ok=True)
 
 
 def safe_extract(archive: Path, dest: Path) -> None:

@@ -39,6 +39,7 @@ from batchd.backends.local.stamped import StampedLog, read_stamped
 __all__ = [
     "Workspace",
     "attempt_log_hosts",
+    "build_host",
     "loopback_interface",
     "read_attempt_events",
     "read_attempt_log",
@@ -105,18 +106,8 @@ class Workspace:
     def build(self, request: TrainingRequest) -> None:
         """Create every host's tree and write its three config files (blocking)."""
         self.scratch.mkdir(exist_ok=True)
-        data_config = {channel.name: channel.data_config() for channel in request.channels}
         for host in request.cluster.hosts:
-            base = self.base(host)
-            for sub in _HOST_DIRS:
-                (base / sub).mkdir(parents=True, exist_ok=True)
-            for channel in request.channels:
-                self.channel_dir(host, channel.name).mkdir()
-            config = base / "input" / "config"
-            _write_json(config / "hyperparameters.json", request.hyperparameters)
-            _write_json(config / "inputdataconfig.json", data_config)
-            resource = resource_config(request.cluster, host, loopback_interface())
-            _write_json(config / "resourceconfig.json", resource)
+            build_host(self.base(host), request, host, loopback_interface())
 
     def note(self, host: str, now_ms: int, text: str) -> None:
         """Append a platform message to a host's log (blocking, small; before its process
@@ -126,6 +117,21 @@ class Workspace:
             log.write_lines(f"[batchd] {text}\n".encode(), now_ms)
         finally:
             log.close()
+
+
+def build_host(base: Path, request: TrainingRequest, host: str, network_interface: str) -> None:
+    """Create one host's tree under ``base`` (its SAGEMAKER_BASE_DIR) and write its three
+    config files (blocking); shared with the Kubernetes pods' ``stage`` step."""
+    for sub in _HOST_DIRS:
+        (base / sub).mkdir(parents=True, exist_ok=True)
+    for channel in request.channels:
+        (base / "input" / "data" / channel.name).mkdir(exist_ok=True)
+    config = base / "input" / "config"
+    data_config = {channel.name: channel.data_config() for channel in request.channels}
+    _write_json(config / "hyperparameters.json", request.hyperparameters)
+    _write_json(config / "inputdataconfig.json", data_config)
+    resource = resource_config(request.cluster, host, network_interface)
+    _write_json(config / "resourceconfig.json", resource)
 
 
 def resource_config(cluster: Cluster, host: str, network_interface: str) -> dict[str, Any]:

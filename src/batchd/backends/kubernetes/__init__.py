@@ -1,0 +1,1 @@
+"""The Kubernetes backend: training attempts as pods, and the steps batchd runs inside them."""
