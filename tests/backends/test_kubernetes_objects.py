@@ -208,6 +208,24 @@ def test_failure_reasons_read_as_sagemaker_words_them() -> None:
         }
     }
     assert view_host(deadline, [written]).state is HostState.DEADLINE
+    # 1.20 may call it a backoff failure: the killed pod failed before the deadline was noted.
+    backoff = {
+        "spec": {"activeDeadlineSeconds": 3},
+        "status": {
+            "startTime": "2026-12-04T10:00:00Z",
+            "conditions": [
+                {
+                    "type": "Failed",
+                    "status": "True",
+                    "reason": "BackoffLimitExceeded",
+                    "lastTransitionTime": "2026-12-04T10:00:03Z",
+                }
+            ],
+        },
+    }
+    assert view_host(backoff, []).state is HostState.DEADLINE
+    backoff["status"]["conditions"][0]["lastTransitionTime"] = "2026-12-04T10:00:01Z"  # type: ignore[index]
+    assert view_host(backoff, []).state is HostState.FAILED
 
 
 def test_an_unschedulable_pod_gives_the_schedulers_message() -> None:

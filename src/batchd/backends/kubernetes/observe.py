@@ -11,6 +11,7 @@ from __future__ import annotations
 import enum
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 __all__ = ["HostState", "HostView", "container_state", "view_host"]
@@ -109,13 +110,37 @@ def _unschedulable(pod: Obj) -> str | None:
     return None
 
 
+def _time(value: object) -> datetime | None:
+    if not isinstance(value, str) or not value:
+        return None
+    return datetime.fromisoformat(value.replace("Z", "+00:00"))
+
+
+def _past_deadline(job: Obj | None, at: object) -> bool:
+    """Whether ``at`` (an API timestamp) is past the Job's activeDeadlineSeconds.
+
+    When the deadline passes, the Job controller deletes the pod; the killed training then
+    fails the pod, and 1.20 may record BackoffLimitExceeded rather than DeadlineExceeded."""
+    deadline = ((job or {}).get("spec") or {}).get("activeDeadlineSeconds")
+    started = _time(((job or {}).get("status") or {}).get("startTime"))
+    when = _time(at)
+    if not deadline or started is None or when is None:
+        return False
+    return (when - started).total_seconds() >= int(deadline) - 1
+
+
 def view_host(job: Obj | None, pods: Sequence[Obj]) -> HostView:
     """One host from its Job and the Job's pods (normally one; newest last)."""
     failed = _condition(job, "Failed")
-    if failed is not None and failed.get("reason") == "DeadlineExceeded":
+    if failed is not None and (
+        failed.get("reason") == "DeadlineExceeded"
+        or _past_deadline(job, failed.get("lastTransitionTime"))
+    ):
         return HostView(HostState.DEADLINE)
     pod = pods[-1] if pods else None
     if pod is not None and (pod.get("status") or {}).get("phase") == "Failed":
+        if _past_deadline(job, (pod.get("metadata") or {}).get("deletionTimestamp")):
+            return HostView(HostState.DEADLINE)
         return _failure(pod)
     if failed is not None:
         text = f"{failed.get('reason', 'Failed')}: {failed.get('message', '')}".strip(": ")
