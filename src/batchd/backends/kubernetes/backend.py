@@ -167,7 +167,9 @@ class KubernetesBackend:
         creates += [(self._batch.create_namespaced_job, job) for job in jobs]
         for create, body in creates:
             try:
-                create(self.namespace, body)
+                # Unparsed: the newest client's models do not always read an old server's
+                # answers, and batchd needs only the status.
+                create(self.namespace, body, _preload_content=False)
             except ApiException as err:
                 if err.status != 409:
                     raise
@@ -337,7 +339,7 @@ class KubernetesBackend:
         deletes.append((self._core.delete_namespaced_service, service_name(attempt_id)))
         for delete, name in deletes:
             try:
-                delete(name, self.namespace, body=body)
+                delete(name, self.namespace, body=body, _preload_content=False)
             except ApiException as err:
                 if err.status != 404:
                     _log.warning("deleting %s in %s: %s", name, self.namespace, _api_message(err))
