@@ -28,6 +28,7 @@ from tests.kube.test_kubernetes_backend import (
 from tests.support.kube import KubeTestCluster
 from tests.support.process import ServerProcess
 from tests.support.s3 import CREDENTIALS, s3_endpoint
+from tests.support.server import wait_for
 
 pytestmark = pytest.mark.kubernetes
 __all__ = ["s3_endpoint"]
@@ -182,3 +183,40 @@ def _s3_bucket(endpoint: str) -> None:
     client = _s3(endpoint)
     if BUCKET not in [b["Name"] for b in client.list_buckets()["Buckets"]]:
         client.create_bucket(Bucket=BUCKET)
+
+
+def test_an_attempt_no_job_owns_is_deleted_and_a_known_one_kept(
+    kube_cluster: KubeTestCluster, kube_namespace: str
+) -> None:
+    """What runs under batchd's labels without a job of batchd's is found on a sweep and
+    deleted; an adopted attempt is left alone."""
+
+    async def scenario() -> None:
+        starter = KubernetesBackend(
+            kube_cluster.api_client(), kube_namespace, PodSettings(), wake=lambda: None
+        )
+        orphan, kept = _spec(_payload()), _spec(_payload())
+        kept = dataclasses.replace(
+            kept, attempt_id="0" * 32, training_job_name="AWSBatchkept" + "0" * 32
+        )
+        await starter.start(orphan)
+        await starter.start(kept)
+        await starter.close()
+        # A new process that adopts only ``kept``, sweeping at once.
+        backend = KubernetesBackend(
+            kube_cluster.api_client(),
+            kube_namespace,
+            PodSettings(),
+            wake=lambda: None,
+            orphan_sweep_seconds=0.0,
+        )
+        await backend.adopt(kept, scheduled_at=0, started_at=None)
+        await backend.poll([kept.training_job_name])
+        await backend.close()
+
+    asyncio.run(scenario())
+
+    def left() -> list[str]:
+        return _objects(kube_cluster, kube_namespace)[0]
+
+    wait_for(lambda: left() == ["bd-" + "0" * 32 + "-algo-1", "bd-" + "0" * 32 + "-algo-2"])

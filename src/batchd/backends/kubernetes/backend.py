@@ -10,17 +10,15 @@ new leader needs: it adopts the attempts by their labels.
 from __future__ import annotations
 
 import asyncio
-import dataclasses
+import collections
 import logging
 import time
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
 from kubernetes import client
 from kubernetes.client.rest import ApiException
 
-from batchd import jsontext
 from batchd.backends.base import LaunchError, LaunchSpec, Progress, TrainingPhase, Wake
 from batchd.backends.kubernetes import observe
 from batchd.backends.kubernetes.informer import Informer, Obj
@@ -33,47 +31,26 @@ from batchd.backends.kubernetes.manifests import (
     service_name,
 )
 from batchd.backends.kubernetes.observe import HostState, HostView
+from batchd.backends.kubernetes.orphans import orphans
 from batchd.backends.kubernetes.pod_logs import PodLogs, label
+from batchd.backends.kubernetes.state import (
+    CAPACITY,
+    MAX_RUNTIME,
+    PHASES,
+    STOPPED,
+    AttemptState,
+    api_message,
+    with_changes,
+)
 from batchd.backends.local.artifacts import output_prefix
 from batchd.backends.local.payload import InvalidRequest, TrainingRequest, parse_request
 
 __all__ = ["KubernetesBackend"]
 
 _log = logging.getLogger(__name__)
-MAX_RUNTIME = "MaxRuntimeExceeded: Training job runtime exceeded MaxRuntimeInSeconds provided"
-CAPACITY = "CapacityError: Unable to provision requested ML compute capacity. "
-STOPPED = "Training job stopped"
 _SYNC_SECONDS = 30.0
 _WATCH_LAG_SECONDS = 30.0  # how long a just-created attempt may be missing from the watch
 _REDELETE_SECONDS = 10.0
-_PHASES = {
-    HostState.WAITING: TrainingPhase.PENDING,
-    HostState.DOWNLOADING: TrainingPhase.DOWNLOADING,
-    HostState.TRAINING: TrainingPhase.TRAINING,
-    HostState.UPLOADING: TrainingPhase.TRAINING,
-    HostState.DONE: TrainingPhase.TRAINING,
-}
-
-
-@dataclass
-class _Attempt:
-    spec: LaunchSpec
-    request: TrainingRequest
-    created: float  # monotonic seconds
-    started_at: int | None = None  # an adopted attempt that was already training
-    ending: Progress | None = None  # decided; reported once ``awaiting`` hosts are gone
-    awaiting: frozenset[str] = frozenset()
-    deleted_at: float | None = None
-    final: Progress | None = None
-    unschedulable_since: float | None = None
-    entered: dict[TrainingPhase, int] = field(default_factory=dict)
-    phase: TrainingPhase = TrainingPhase.PENDING
-    uploading_at: int | None = None
-    status_message: str | None = None  # the scheduler's, while a pod cannot be placed
-
-    @property
-    def name(self) -> str:
-        return self.spec.training_job_name
 
 
 class KubernetesBackend:
@@ -89,17 +66,23 @@ class KubernetesBackend:
         *,
         wake: Wake,
         unschedulable_seconds: float = 300.0,
+        orphan_sweep_seconds: float = 60.0,
+        keep_finished: int = 4096,
         clock_ms: Callable[[], int] = lambda: int(time.time() * 1000),
     ) -> None:
         self.namespace = namespace
         self.pod_settings = pod_settings
         self.unschedulable_seconds = unschedulable_seconds
+        self.orphan_sweep_seconds = orphan_sweep_seconds
+        self._last_sweep = time.monotonic()  # adoption comes first: sweep a period later
+        self._finished: collections.deque[str] = collections.deque()
+        self._keep_finished = keep_finished
         self._api = api
         self._batch = client.BatchV1Api(api)
         self._core = client.CoreV1Api(api)
         self._wake = wake
         self._clock_ms = clock_ms
-        self._attempts: dict[str, _Attempt] = {}
+        self._attempts: dict[str, AttemptState] = {}
         self._informer: Informer | None = None
         self._logs = PodLogs(self._core, namespace)
 
@@ -137,7 +120,7 @@ class KubernetesBackend:
                 f"instance type {err} is not in the kubernetes backend's table of instance "
                 "types; add it with --kubernetes-instance-types FILE",
             ) from err
-        self._attempts[spec.training_job_name] = _Attempt(spec, request, time.monotonic())
+        self._attempts[spec.training_job_name] = AttemptState(spec, request, time.monotonic())
         try:
             await asyncio.to_thread(self._create, service, jobs)
         except ApiException as err:
@@ -145,7 +128,7 @@ class KubernetesBackend:
             self._attempts.pop(spec.training_job_name, None)
             await asyncio.to_thread(self._delete, spec.attempt_id, request.cluster.hosts)
             code = "ValidationException" if err.status in (400, 422) else "InternalFailure"
-            raise LaunchError(code, f"Kubernetes API: {_api_message(err)}") from err
+            raise LaunchError(code, f"Kubernetes API: {api_message(err)}") from err
 
     def _parse(self, spec: LaunchSpec) -> TrainingRequest:
         try:
@@ -176,7 +159,7 @@ class KubernetesBackend:
 
     async def adopt(self, spec: LaunchSpec, scheduled_at: int, started_at: int | None) -> None:
         request = self._parse(spec)
-        attempt = _Attempt(spec, request, time.monotonic(), started_at=started_at)
+        attempt = AttemptState(spec, request, time.monotonic(), started_at=started_at)
         self._attempts[spec.training_job_name] = attempt
         informer = await self._watching()
         jobs, _ = informer.attempt(spec.training_job_name)
@@ -197,10 +180,32 @@ class KubernetesBackend:
                 continue
             if attempt.final is None:
                 attempt.final = await self._observe(attempt, informer)
+                if attempt.final is not None:
+                    self._forget_later(name)
             found.append(attempt.final or self._progress(attempt, attempt.phase))
+        await self._sweep(informer)
         return found
 
-    async def _observe(self, attempt: _Attempt, informer: Informer) -> Progress | None:
+    def _forget_later(self, name: str) -> None:
+        """Keep the newest finished attempts, so a late poll still sees their outcome."""
+        self._finished.append(name)
+        while len(self._finished) > self._keep_finished:
+            self._attempts.pop(self._finished.popleft(), None)
+
+    async def _sweep(self, informer: Informer) -> None:
+        now = time.monotonic()
+        if now - self._last_sweep < self.orphan_sweep_seconds or not informer.synced():
+            return
+        self._last_sweep = now
+        for attempt_id, hosts in orphans(informer.jobs_by_training_job(), self._attempts):
+            _log.warning(
+                "deleting attempt %s in %s: it runs under batchd's labels but no job owns it",
+                attempt_id,
+                self.namespace,
+            )
+            await asyncio.to_thread(self._delete, attempt_id, hosts)
+
+    async def _observe(self, attempt: AttemptState, informer: Informer) -> Progress | None:
         """The attempt's terminal progress once it has one; None while it goes on."""
         jobs, pods = informer.attempt(attempt.name)
         if attempt.ending is not None:
@@ -231,7 +236,7 @@ class KubernetesBackend:
         if self._unschedulable_too_long(attempt, view.unschedulable):
             await self._end(attempt, TrainingPhase.FAILED, CAPACITY + str(view.unschedulable))
             return None
-        self._enter(attempt, _PHASES[view.state])
+        self._enter(attempt, PHASES[view.state])
         if view.state is HostState.UPLOADING and attempt.uploading_at is None:
             attempt.uploading_at = self._clock_ms()
         if self._over_max_runtime(attempt):
@@ -239,7 +244,7 @@ class KubernetesBackend:
         return None
 
     def _hosts(
-        self, attempt: _Attempt, jobs: list[Obj], pods: list[Obj]
+        self, attempt: AttemptState, jobs: list[Obj], pods: list[Obj]
     ) -> list[tuple[str, HostView]]:
         return [
             (
@@ -252,12 +257,12 @@ class KubernetesBackend:
             for host in attempt.request.cluster.hosts
         ]
 
-    def _enter(self, attempt: _Attempt, phase: TrainingPhase) -> None:
+    def _enter(self, attempt: AttemptState, phase: TrainingPhase) -> None:
         attempt.phase = phase
         if phase not in attempt.entered:
             attempt.entered[phase] = self._clock_ms()
 
-    def _unschedulable_too_long(self, attempt: _Attempt, message: str | None) -> bool:
+    def _unschedulable_too_long(self, attempt: AttemptState, message: str | None) -> bool:
         """A pod the scheduler cannot place: its message shows, and past the limit the attempt
         ends in a capacity error (requeued without using an attempt)."""
         attempt.status_message = message
@@ -269,17 +274,17 @@ class KubernetesBackend:
             attempt.unschedulable_since = now
         return now - attempt.unschedulable_since >= self.unschedulable_seconds
 
-    def _over_max_runtime(self, attempt: _Attempt) -> bool:
+    def _over_max_runtime(self, attempt: AttemptState) -> bool:
         limit = attempt.request.max_runtime_seconds
         began = attempt.entered.get(TrainingPhase.DOWNLOADING)
         # Kubernetes' activeDeadlineSeconds normally ends it first; this is the backstop.
         return bool(limit and began and self._clock_ms() - began > (limit + 30) * 1000)
 
-    def _completed(self, attempt: _Attempt) -> Progress:
+    def _completed(self, attempt: AttemptState) -> Progress:
         prefix = output_prefix(attempt.request)
         child = "model.tar.gz" if attempt.request.compress_model else "model/"
         progress = self._progress(attempt, TrainingPhase.COMPLETED)
-        return _with(progress, model_artifacts=str(prefix.child(child)))
+        return with_changes(progress, model_artifacts=str(prefix.child(child)))
 
     async def _failure_reason(self, view: HostView, pods: list[Obj]) -> str:
         """The pod's failure; for training that wrote no failure file, with the last line it
@@ -295,7 +300,7 @@ class KubernetesBackend:
     # -- ending ------------------------------------------------------------------------------
 
     def _progress(
-        self, attempt: _Attempt, phase: TrainingPhase, reason: str | None = None
+        self, attempt: AttemptState, phase: TrainingPhase, reason: str | None = None
     ) -> Progress:
         return Progress(
             attempt.name,
@@ -306,24 +311,24 @@ class KubernetesBackend:
             status_message=attempt.status_message,
         )
 
-    def _ended(self, attempt: _Attempt, phase: TrainingPhase, reason: str) -> Progress:
+    def _ended(self, attempt: AttemptState, phase: TrainingPhase, reason: str) -> Progress:
         """The terminal report; until it is given, polls go on reporting the last phase."""
         attempt.entered.setdefault(phase, self._clock_ms())
         attempt.status_message = None
         return self._progress(attempt, phase, reason)
 
     def _begin_end(
-        self, attempt: _Attempt, phase: TrainingPhase, reason: str, by_request: bool = False
+        self, attempt: AttemptState, phase: TrainingPhase, reason: str, by_request: bool = False
     ) -> None:
         ending = self._ended(attempt, phase, reason)
-        attempt.ending = _with(ending, stopped_by_request=by_request)
+        attempt.ending = with_changes(ending, stopped_by_request=by_request)
         attempt.awaiting = frozenset(attempt.request.cluster.hosts)
 
-    async def _end(self, attempt: _Attempt, phase: TrainingPhase, reason: str) -> None:
+    async def _end(self, attempt: AttemptState, phase: TrainingPhase, reason: str) -> None:
         self._begin_end(attempt, phase, reason)
         await self._delete_again(attempt)
 
-    async def _delete_again(self, attempt: _Attempt) -> None:
+    async def _delete_again(self, attempt: AttemptState) -> None:
         now = time.monotonic()
         if attempt.deleted_at is not None and now - attempt.deleted_at < _REDELETE_SECONDS:
             return
@@ -342,7 +347,7 @@ class KubernetesBackend:
                 delete(name, self.namespace, body=body, _preload_content=False)
             except ApiException as err:
                 if err.status != 404:
-                    _log.warning("deleting %s in %s: %s", name, self.namespace, _api_message(err))
+                    _log.warning("deleting %s in %s: %s", name, self.namespace, api_message(err))
 
     async def stop(self, training_job_name: str) -> None:
         attempt = self._attempts.get(training_job_name)
@@ -368,14 +373,3 @@ class KubernetesBackend:
         """Stop watching. The pods go on: the next leader adopts them."""
         if self._informer is not None:
             self._informer.stop()
-
-
-def _with(progress: Progress, **changes: Any) -> Progress:
-    return dataclasses.replace(progress, **changes)
-
-
-def _api_message(err: ApiException) -> str:
-    try:
-        return str(jsontext.loads(err.body or b"{}").get("message") or err.reason)
-    except ValueError:
-        return str(err.reason)

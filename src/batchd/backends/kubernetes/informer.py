@@ -77,9 +77,12 @@ class Informer:
         pods.sort(key=lambda o: str(o["metadata"].get("creationTimestamp") or ""))
         return jobs, pods
 
-    def training_jobs(self) -> set[str]:
+    def jobs_by_training_job(self) -> dict[str, list[Obj]]:
+        found: dict[str, list[Obj]] = {}
         with self._lock:
-            return {_owner(o) for kind in self._objects.values() for o in kind.values()}
+            for job in self._objects["jobs"].values():
+                found.setdefault(_owner(job), []).append(job)
+        return found
 
     # -- the watch threads -----------------------------------------------------------------
 
