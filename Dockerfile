@@ -10,7 +10,8 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
 
 COPY pyproject.toml README.md /tmp/batchd/
 COPY src /tmp/batchd/src
-RUN pip install /tmp/batchd && rm -rf /tmp/batchd
+# The kubernetes extra: the same image runs `batchd serve --backend kubernetes` in a cluster.
+RUN pip install "/tmp/batchd[kubernetes]" && rm -rf /tmp/batchd
 
 # A fixed uid, so a pod's securityContext (runAsUser, fsGroup) can name it. /opt/ml is the
 # SageMaker tree the steps write; in a pod it is an emptyDir mounted over this directory.

@@ -16,7 +16,7 @@ from batchd.settings import Settings
     [
         ("account_id", "12345", "--account-id must be 12 digits"),
         ("region", "moon", "--region 'moon'"),
-        ("backend", "cloud", "--backend must be local or fake"),
+        ("backend", "cloud", "--backend must be local, fake or kubernetes"),
         ("port", 70000, "--port must be between 0 and 65535"),
         ("tick_seconds", 0.0, "--tick-seconds must be positive"),
         ("tick_seconds", float("nan"), "--tick-seconds must be positive"),
