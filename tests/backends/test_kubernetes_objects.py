@@ -79,6 +79,7 @@ def test_one_job_per_host_named_after_the_attempt_with_hostname_and_subdomain() 
         assert labels["batchd.io/host"] == f"algo-{i}"
         assert labels["batchd.io/queue"] == "gpu-queue"
         assert service["spec"]["selector"].items() <= labels.items()
+        assert pod["dnsConfig"]["searches"] == [f"bd-{ATTEMPT}.default.svc.cluster.local"]
 
 
 def test_the_pod_stages_trains_and_packs_in_that_order() -> None:

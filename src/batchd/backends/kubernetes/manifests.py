@@ -53,6 +53,9 @@ class PodSettings:
     extra_env: Mapping[str, str] = field(default_factory=dict)
     instance_types: InstanceTypes = field(default_factory=InstanceTypes)
     termination_grace_seconds: int = 120  # SageMaker's docker stop -t120
+    # Where the attempt's headless Service lives, for the pods' DNS search path.
+    namespace: str = "default"
+    cluster_domain: str = "cluster.local"
 
 
 def service_name(attempt_id: str) -> str:
@@ -175,8 +178,22 @@ def _pod_spec(
             {k: v for k, v in training.items() if v is not None},
         ],
         "containers": [
-            {"name": "finish", "command": ["batchd", "container", "finish"], **batchd_step}
+            {
+                "name": "finish",
+                "command": ["batchd", "container", "finish"],
+                **batchd_step,
+                # The training image's user may be root and write model files only it can
+                # read; packing must read them all.
+                "securityContext": {"runAsUser": 0},
+            }
         ],
+        # The short names algo-N resolve as SageMaker's do: through the Service's domain.
+        "dnsConfig": {
+            "searches": [
+                f"{service_name(spec.attempt_id)}.{settings.namespace}.svc."
+                f"{settings.cluster_domain}"
+            ]
+        },
     }
     if placement.node_selector:
         pod["nodeSelector"] = dict(placement.node_selector)

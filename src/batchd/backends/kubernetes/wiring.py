@@ -26,13 +26,14 @@ def kubernetes_backend(settings: Settings, wake: Wake) -> KubernetesBackend:
     env = {name: os.environ[name] for name in _PASSED_ON if os.environ.get(name)}
     if settings.s3_endpoint_url:
         env["AWS_ENDPOINT_URL_S3"] = settings.s3_endpoint_url
+    namespace = settings.kubernetes_namespace or default_namespace(settings.kubeconfig)
     pods = PodSettings(
+        namespace=namespace,
         batchd_image=settings.kubernetes_batchd_image,
         extra_env=env,
         instance_types=types,
         termination_grace_seconds=int(settings.stop_grace_seconds),
     )
-    namespace = settings.kubernetes_namespace or default_namespace(settings.kubeconfig)
     return KubernetesBackend(
         api_client(settings.kubeconfig),
         namespace,
