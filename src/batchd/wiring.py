@@ -40,7 +40,16 @@ def _backends(settings: Settings, clock: Clock, wake: Callable[[], None]) -> dic
                 f"the kubernetes backend needs the kubernetes client ({err}); install it with: "
                 "pip install 'batchd[kubernetes]'"
             ) from err
-        backends["kubernetes"] = kubernetes_backend(settings, wake)
+        backends["kubernetes"] = kubernetes_backend(
+            wake,
+            kubeconfig=settings.kubeconfig,
+            namespace=settings.kubernetes_namespace,
+            batchd_image=settings.kubernetes_batchd_image,
+            instance_types=settings.kubernetes_instance_types,
+            unschedulable_seconds=settings.kubernetes_unschedulable_seconds,
+            s3_endpoint_url=settings.s3_endpoint_url,
+            stop_grace_seconds=settings.stop_grace_seconds,
+        )
     return backends
 
 
