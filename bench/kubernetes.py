@@ -13,9 +13,11 @@ settings) created with ``kubernetes.client`` in a loop.
    to a marker file) minus the moment just before SubmitServiceJob (peer: before the first
    create). The next job goes in once the previous one has finished. ``to Job`` is the same
    start until the Job's ADDED event reached a watch on the namespace.
-2. N at once into a queue with room for all: Jobs/s = N / (first submit until the last
-   attempt's Job exists); also until every training has started, and (batchd) until every
-   job has reached RUNNING.
+   The systems take turns job by job, so a busy machine's drift falls on all of them alike.
+2. N at once into a queue with room for all, with the stand-in kubelet stopped (the pods would
+   otherwise run on the same two cores and make the rate the CPU's): Jobs/s = N / (first submit
+   until the last attempt's Job exists). Then the kubelet starts again, and the table gives the
+   time from then until every training has started and (batchd) every job reached RUNNING.
 
     .venv/bin/python -m bench.kubernetes [--jobs 20] [--burst 100] [--ticks 1.0,0.1] [--smoke]
 """
@@ -23,6 +25,7 @@ settings) created with ``kubernetes.client`` in a loop.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import statistics
@@ -43,6 +46,7 @@ from bench.benchlib.kube import (
     create_attempt,
     finish_attempt,
     namespace,
+    pods_quiet,
     stage_step_ms,
     wait_for_marker,
 )
@@ -104,50 +108,53 @@ def _aws(service: str, url: str) -> Any:
     )
 
 
-def _one_at_a_time(
-    run: Run,
-    watch: JobWatch,
-    markers: Path,
-    count: int,
-    start: Callable[[dict[str, Any]], str],
-    ended: Callable[[str], bool],
-) -> None:
-    """``start`` submits or creates one job and returns its id; ``ended`` waits for its end
-    (True: it succeeded), so the next one runs alone."""
-    for i in range(count + WARMUP):
-        marker = markers / f"{id(run):x}-one-{i}"
-        sent = time.time_ns()
-        job_id = start(_payload(marker))
-        started = wait_for_marker(marker, TIMEOUT)
-        [created] = watch.wait_count(JOB_ID, job_id, 1, TIMEOUT)
-        run.failed += not ended(job_id)
-        if i >= WARMUP:
-            run.latency_ms.append((started - sent) / 1e6)
-            run.to_job_ms.append((created - sent) / 1e6)
+@dataclass
+class System:
+    """One side of the comparison: how a job goes in, and how its end is awaited."""
+
+    run: Run
+    ns: str
+    watch: JobWatch
+    start: Callable[[str, dict[str, Any]], str]  # (queue, payload) -> the job-id label
+    ended: Callable[[str], bool]  # waits for the job's end; True when it succeeded
+    running: Callable[[], int] | None = None  # batchd: jobs that reached RUNNING
 
 
-def _at_once(
-    run: Run,
-    watch: JobWatch,
-    markers: Path,
-    count: int,
-    start: Callable[[dict[str, Any]], str],
-    running: Callable[[], int] | None,
-) -> None:
-    paths = [markers / f"{id(run):x}-burst-{i}" for i in range(count)]
+def _one_job(system: System, marker: Path, measured: bool) -> None:
+    sent = time.time_ns()
+    job_id = system.start("one", _payload(marker))
+    started = wait_for_marker(marker, TIMEOUT)
+    [created] = system.watch.wait_count(JOB_ID, job_id, 1, TIMEOUT)
+    system.run.failed += not system.ended(job_id)
+    if measured:
+        system.run.latency_ms.append((started - sent) / 1e6)
+        system.run.to_job_ms.append((created - sent) / 1e6)
+
+
+def _at_once(setup: Setup, system: System, count: int) -> None:
+    """``count`` jobs in while the kubelet is stopped: pods run on this machine's two cores, so
+    100 of them starting would slow every create and make the rate the CPU's. The Jobs' pods
+    are placed and wait; the kubelet comes back once every Job exists."""
+    run = system.run
+    paths = [setup.work / f"{id(run):x}-burst-{i}" for i in range(count)]
+    setup.cluster.stop_kubelet()
     first = time.time_ns()
     for path in paths:
-        start(_payload(path))
+        system.start("burst", _payload(path))
     run.burst, run.submit_s = count, (time.time_ns() - first) / 1e9
-    run.jobs_exist_s = (max(watch.wait_count(QUEUE, "burst", count, TIMEOUT)) - first) / 1e9
-    if running is not None:
+    exist = max(system.watch.wait_count(QUEUE, "burst", count, TIMEOUT))
+    run.jobs_exist_s = (exist - first) / 1e9
+    setup.cluster.start_kubelet()
+    back = time.time_ns()
+    if system.running is not None:
         deadline = time.monotonic() + TIMEOUT
-        while running() < count:
+        while system.running() < count:
             if time.monotonic() > deadline:
                 raise RuntimeError(f"not all {count} jobs reached RUNNING in {TIMEOUT:.0f} s")
             time.sleep(0.05)
-        run.running_s = (time.time_ns() - first) / 1e9
-    run.trainings_started_s = max(wait_for_marker(p, TIMEOUT) - first for p in paths) / 1e9
+        run.running_s = (time.time_ns() - back) / 1e9
+    run.trainings_started_s = max(wait_for_marker(p, TIMEOUT) - back for p in paths) / 1e9
+    pods_quiet(setup.cluster, system.ns, TIMEOUT)
 
 
 def _count_reached_running(batch: Any, queue: str) -> int:
@@ -194,71 +201,92 @@ class Setup:
     burst: int
 
 
-def measure_batchd(setup: Setup, tick: float) -> Run:
-    run = Run(f"batchd (tick {tick:g} s)")
-    tag = uuid.uuid4().hex[:8]
-    with namespace(setup.cluster, f"bd-{tag}") as ns:
-        extra = [
-            "--kubeconfig", str(setup.cluster.kubeconfig), "--kubernetes-namespace", ns,
-            "--s3-endpoint-url", setup.s3_url,
-            "--kubernetes-instance-types", str(setup.types_file),
-        ]  # fmt: skip
-        data = setup.work / f"data-{tag}"
-        # This tree's batchd, as the kubelet runs this tree's batchd in the pods.
-        path = os.pathsep.join(filter(None, [str(ROOT / "src"), os.environ.get("PYTHONPATH")]))
-        env = {**CREDENTIALS, "PYTHONPATH": path}
-        server = batchd_server(
-            setup.work, data, backend="kubernetes", tick_seconds=tick, extra=extra, env=env
+def batchd_system(setup: Setup, tick: float, stack: contextlib.ExitStack) -> System:
+    """A ``batchd serve --backend kubernetes`` of its own, on a namespace of its own."""
+    ns = stack.enter_context(namespace(setup.cluster, f"bd-{uuid.uuid4().hex[:8]}"))
+    extra = [
+        "--kubeconfig", str(setup.cluster.kubeconfig), "--kubernetes-namespace", ns,
+        "--s3-endpoint-url", setup.s3_url,
+        "--kubernetes-instance-types", str(setup.types_file),
+    ]  # fmt: skip
+    # This tree's batchd, as the kubelet runs this tree's batchd in the pods.
+    path = os.pathsep.join(filter(None, [str(ROOT / "src"), os.environ.get("PYTHONPATH")]))
+    server = batchd_server(
+        setup.work,
+        setup.work / f"data-{ns}",
+        backend="kubernetes",
+        tick_seconds=tick,
+        extra=extra,
+        env={**CREDENTIALS, "PYTHONPATH": path},
+    )
+    batch = _aws("batch", stack.enter_context(server).url)
+    _queues(batch, setup.burst + 1)
+    watch = JobWatch(setup.cluster, ns)
+    stack.callback(watch.close)
+
+    def submit(queue: str, payload: dict[str, Any]) -> str:
+        answer = batch.submit_service_job(
+            jobName="bench",
+            jobQueue=queue,
+            serviceJobType="SAGEMAKER_TRAINING",
+            serviceRequestPayload=json.dumps(payload),
         )
-        with server as running:
-            batch = _aws("batch", running.url)
-            _queues(batch, setup.burst + 1)
-            watch = JobWatch(setup.cluster, ns)
-            try:
+        return str(answer["jobId"])
 
-                def submit(queue: str) -> Callable[[dict[str, Any]], str]:
-                    def send(payload: dict[str, Any]) -> str:
-                        answer = batch.submit_service_job(
-                            jobName="bench",
-                            jobQueue=queue,
-                            serviceJobType="SAGEMAKER_TRAINING",
-                            serviceRequestPayload=json.dumps(payload),
-                        )
-                        return str(answer["jobId"])
-
-                    return send
-
-                ended = lambda job_id: _batchd_ended(batch, job_id)  # noqa: E731
-                _one_at_a_time(run, watch, setup.work, setup.jobs, submit("one"), ended)
-                reached = lambda: _count_reached_running(batch, "burst")  # noqa: E731
-                _at_once(run, watch, setup.work, setup.burst, submit("burst"), reached)
-            finally:
-                watch.close()
-    return run
+    return System(
+        Run(f"batchd (tick {tick:g} s)"),
+        ns,
+        watch,
+        submit,
+        lambda job_id: _batchd_ended(batch, job_id),
+        lambda: _count_reached_running(batch, "burst"),
+    )
 
 
-def measure_peer(setup: Setup) -> Run:
-    run = Run("peer (kubernetes client)")
-    settings = PodSettings(
+def _pod_settings(setup: Setup) -> PodSettings:
+    """What batchd's wiring gives its pods with the bench's server options."""
+    return PodSettings(
         extra_env={**CREDENTIALS, "AWS_ENDPOINT_URL_S3": setup.s3_url},
         instance_types=InstanceTypes.load(setup.types_file),
     )
-    with (
-        namespace(setup.cluster, f"peer-{uuid.uuid4().hex[:8]}") as ns,
-        setup.cluster.api_client() as api_client,
-    ):
-        watch = JobWatch(setup.cluster, ns)
-        try:
 
-            def create(queue: str) -> Callable[[dict[str, Any]], str]:
-                return lambda payload: create_attempt(api_client, ns, payload, settings, queue)
 
-            ended = lambda job_id: finish_attempt(api_client, ns, job_id, TIMEOUT)  # noqa: E731
-            _one_at_a_time(run, watch, setup.work, setup.jobs, create("one"), ended)
-            _at_once(run, watch, setup.work, setup.burst, create("burst"), None)
-        finally:
-            watch.close()
-    return run
+def peer_system(setup: Setup, stack: contextlib.ExitStack) -> System:
+    """No batchd: the same objects created with the official client."""
+    ns = stack.enter_context(namespace(setup.cluster, f"peer-{uuid.uuid4().hex[:8]}"))
+    api_client = stack.enter_context(setup.cluster.api_client())
+    watch = JobWatch(setup.cluster, ns)
+    stack.callback(watch.close)
+    settings = _pod_settings(setup)
+    return System(
+        Run("peer (kubernetes client)"),
+        ns,
+        watch,
+        lambda queue, payload: create_attempt(api_client, ns, payload, settings, queue),
+        lambda job_id: finish_attempt(api_client, ns, job_id, TIMEOUT),
+    )
+
+
+def measure(setup: Setup, ticks: list[float]) -> tuple[list[Run], list[float], list[float]]:
+    """Round robin one job at a time (so a busy machine's drift falls on every system alike),
+    then each system's burst in turn. Returns the runs, and the stage step's and the
+    training interpreter's start-up run here directly, once per round."""
+    stage, python = [], []
+    with contextlib.ExitStack() as stack:
+        systems = [peer_system(setup, stack)]
+        systems += [batchd_system(setup, tick, stack) for tick in ticks]
+        settings = _pod_settings(setup)
+        for i in range(setup.jobs + WARMUP):
+            for system in systems:
+                _one_job(system, setup.work / f"{id(system):x}-one-{i}", i >= WARMUP)
+            stage += stage_step_ms(_payload(setup.work / "unused"), settings, setup.work, 1)
+            marker = setup.work / f"python-start-{i}"
+            began = time.time_ns()
+            subprocess.run([sys.executable, "-c", RECORD, str(marker)], check=True)
+            python.append((int(marker.read_text()) - began) / 1e6)
+        for system in systems:
+            _at_once(setup, system, setup.burst)
+        return [system.run for system in systems], stage[WARMUP:], python[WARMUP:]
 
 
 def _report(runs: list[Run]) -> None:
@@ -286,7 +314,8 @@ def _report(runs: list[Run]) -> None:
         rows,
     )
     print_table(
-        f"{peer.burst} jobs at once: dispatched into the cluster (s; ratio: batchd / peer Jobs/s)",
+        f"{peer.burst} jobs at once, kubelet stopped: dispatched into the cluster "
+        "(s; ratio: batchd / peer Jobs/s); then kubelet back -> every training / RUNNING",
         ["", "submit loop", "all Jobs exist", "Jobs/s", "rate x", "all trainings", "all RUNNING"],
         [
             [
@@ -303,22 +332,6 @@ def _report(runs: list[Run]) -> None:
     )
 
 
-def _steps(setup: Setup, runs: int) -> tuple[list[float], list[float]]:
-    """The stage step and the training's interpreter start-up, run here directly."""
-    settings = PodSettings(
-        extra_env={**CREDENTIALS, "AWS_ENDPOINT_URL_S3": setup.s3_url},
-        instance_types=InstanceTypes.load(setup.types_file),
-    )
-    stage = stage_step_ms(_payload(setup.work / "unused"), settings, setup.work, runs)
-    starts = []
-    for i in range(runs):
-        marker = setup.work / f"python-start-{i}"
-        began = time.time_ns()
-        subprocess.run([sys.executable, "-c", RECORD, str(marker)], check=True)
-        starts.append((int(marker.read_text()) - began) / 1e6)
-    return stage, starts
-
-
 def _breakdown(peer: Run, steps: tuple[list[float], list[float]]) -> None:
     stage, python = (statistics.median(each) for each in steps)
     to_job, total = statistics.median(peer.to_job_ms), statistics.median(peer.latency_ms)
@@ -329,7 +342,10 @@ def _breakdown(peer: Run, steps: tuple[list[float], list[float]]) -> None:
             ["create -> Job in the cluster (apiserver)", fmt(to_job)],
             ["`batchd container stage` alone (init container 1)", fmt(stage)],
             ["training interpreter start -> first act", fmt(python)],
-            ["the rest (Job controller, scheduler, kubelet)", fmt(total - to_job - stage - python)],
+            [
+                "the rest (Job controller, scheduler, kubelet; separate samples)",
+                fmt(total - to_job - stage - python),
+            ],
             ["total", fmt(total)],
         ],
     )
@@ -356,12 +372,10 @@ def main() -> None:
         types_file = work / "instance-types.json"
         types_file.write_text(json.dumps(INSTANCE_TYPES))
         setup = Setup(cluster, work, moto.url, types_file, args.jobs, args.burst)
-        runs = [measure_peer(setup)]
-        runs += [measure_batchd(setup, tick) for tick in ticks]
-        steps = _steps(setup, 3 if args.smoke else 10)
+        runs, stage, python = measure(setup, ticks)
     print(describe_machine())
     _report(runs)
-    _breakdown(runs[0], steps)
+    _breakdown(runs[0], (stage, python))
 
 
 if __name__ == "__main__":

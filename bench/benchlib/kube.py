@@ -34,6 +34,7 @@ __all__ = [
     "create_attempt",
     "finish_attempt",
     "namespace",
+    "pods_quiet",
     "stage_step_ms",
     "wait_for_marker",
 ]
@@ -153,6 +154,23 @@ class JobWatch:
         self._client.close()
 
 
+def pods_quiet(cluster: KubeCluster, ns: str, timeout: float) -> None:
+    """Wait until no pod of ``ns`` is pending or running (ended ones may stay)."""
+    from kubernetes.client import CoreV1Api
+
+    deadline = time.monotonic() + timeout
+    with cluster.api_client() as api_client:
+        core = CoreV1Api(api_client)
+        while True:
+            pods = json.loads(core.list_namespaced_pod(ns, _preload_content=False).data)["items"]
+            phases = [(pod.get("status") or {}).get("phase") for pod in pods]
+            if all(phase in ("Succeeded", "Failed") for phase in phases):
+                return
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"pods of {ns} still going after {timeout:.0f} s: {phases}")
+            time.sleep(0.2)
+
+
 def wait_for_marker(marker: Path, timeout: float) -> int:
     """The ``time.time_ns()`` the training container wrote as its first act."""
     deadline = time.monotonic() + timeout
@@ -259,7 +277,12 @@ def stage_step_ms(
         base.mkdir(parents=True)
         began = time.perf_counter()
         subprocess.run(
-            stage["command"], env={**env, "SAGEMAKER_BASE_DIR": str(base)}, cwd=base, check=True
+            stage["command"],
+            env={**env, "SAGEMAKER_BASE_DIR": str(base)},
+            cwd=base,
+            check=True,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
         )
         times.append((time.perf_counter() - began) * 1000)
     return times
