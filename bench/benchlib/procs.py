@@ -129,8 +129,11 @@ def batchd_server(
     timeout: float = 120.0,
     backend: str = "fake",
     workers: int = 1,
+    extra: Sequence[str] = (),
+    env: dict[str, str] | None = None,
 ) -> contextlib.AbstractContextManager[Server]:
-    """``batchd serve`` (the fake backend unless told otherwise), on a free port."""
+    """``batchd serve`` (the fake backend unless told otherwise), on a free port; ``extra``
+    arguments after the others, ``env`` over this process's environment."""
     port = free_port()
     argv = [
         sys.executable,
@@ -152,7 +155,7 @@ def batchd_server(
         argv += ["--db", db_url]
     if workers > 1:
         argv += ["--workers", str(workers)]
-    return _server("batchd", argv, port, workdir, timeout, {})
+    return _server("batchd", argv + list(extra), port, workdir, timeout, env or {})
 
 
 @contextlib.contextmanager
