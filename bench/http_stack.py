@@ -219,15 +219,21 @@ def report(bare: Target, star: Target | None) -> None:
             rows.append([*row, "skipped", "", "", "", f"{fmt(rate)} / -"])
             continue
         b = star.samples[op]
-        paired = [y.us_per_request / x.us_per_request for x, y in zip(a, b, strict=True)]
+        # CPU time comes in clock ticks: a short smoke rep can read 0, which pairs with nothing.
+        paired = [
+            y.us_per_request / x.us_per_request
+            for x, y in zip(a, b, strict=True)
+            if x.us_per_request > 0
+        ]
         rate_b = statistics.median(s.served / s.wall_s for s in b)
+        ratio = f"{_median(b) / _median(a):.2f}x" if _median(a) > 0 else "n/a"
         rows.append(
             [
                 *row,
                 fmt(_median(b)),
                 _spread(b),
-                f"{_median(b) / _median(a):.2f}x",
-                f"{min(paired):.2f}-{max(paired):.2f}x",
+                ratio,
+                f"{min(paired):.2f}-{max(paired):.2f}x" if paired else "n/a",
                 f"{fmt(rate)} / {fmt(rate_b)}",
             ]
         )
