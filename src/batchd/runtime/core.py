@@ -11,7 +11,7 @@ import logging
 import re
 from collections.abc import Mapping, Sequence
 
-from batchd.backends.base import Adopting, Backend, LaunchSpec, Progress, TrainingPhase
+from batchd.backends.base import Adopting, Backend, LaunchSpec, Progress, Steady, TrainingPhase
 from batchd.clock import Clock, Ids
 from batchd.domain.arns import Arns
 from batchd.domain.jobs import CurrentAttempt, ServiceJob
@@ -198,6 +198,25 @@ class Core:
                     len(names),
                 )
         return found
+
+    def quiet_if_steady(self, job_id: str, now: int) -> None:
+        """After a TRAINING report: stop polling the job while its backend promises that
+        every poll would find it TRAINING again. Only a RUNNING job whose training job shows
+        Training, with no stop asked for, is left alone: that report changes nothing of it."""
+        job = self.jobs.get(job_id)
+        if job is None or job.current is None or job.status is not JobStatus.RUNNING:
+            return
+        if job.current.stop_kind is not None:
+            return
+        name = job.current.training_job_name
+        record = self.jobs.training_job(name)
+        if record is None or record.secondary_status != "Training":
+            return
+        backend = self.backends.get(job.current.backend)
+        if isinstance(backend, Steady):
+            until = backend.steady_until(name)
+            if until is not None and until > now:
+                self.jobs.quiet(job_id, until)
 
     async def stop(self, job: ServiceJob) -> None:
         """Ask the job's backend to stop its training job; it reports STOPPED through poll."""

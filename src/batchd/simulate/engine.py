@@ -144,7 +144,9 @@ class _Driver:
         self.clock = VirtualClock(START_MS)
         self.store = store
         self.arns = Arns(REGION, ACCOUNT)
-        self.backend = FakeBackend(self.clock, lambda: None, timers=False, forget_ended=True)
+        self.backend = FakeBackend(
+            self.clock, lambda: None, timers=False, forget_ended=True, instant_start=True
+        )
         self.runtime = Runtime(
             store, self.arns, self.clock, SeededIds(seed), {"fake": self.backend}, "fake"
         )
@@ -228,7 +230,7 @@ async def run_simulation(
     it, so that events share instants and so cycles; each cycle costs about a millisecond
     whatever it does, and with every event at its own instant a job takes several."""
     scratch = _scratch_dir()
-    store = await Store.open(f"sqlite:///{scratch}/simulation.sqlite")
+    store = await Store.open(f"sqlite:///{scratch}/simulation.sqlite", scratch=True)
     driver = _Driver(store, seed, resolution)
     began = time.monotonic()
     try:

@@ -90,6 +90,8 @@ class Database:
     write_engine: Engine
     # The URL it was opened with, password hidden: safe to show.
     shown_url: str = ""
+    # A scratch database (open_database): no other process, so no other replica, uses it.
+    scratch: bool = False
 
     async def read(self, work: Work[T]) -> T:
         raise NotImplementedError
@@ -106,9 +108,12 @@ class Database:
         raise NotImplementedError
 
 
-def open_database(url: str) -> Database:
-    """A Database for the URLs people write: ``sqlite:///path`` or ``postgresql://...``."""
-    db = _open(url)
+def open_database(url: str, *, scratch: bool = False) -> Database:
+    """A Database for the URLs people write: ``sqlite:///path`` or ``postgresql://...``.
+
+    ``scratch``: a SQLite file that this process alone opens and throws away afterwards (the
+    simulator's): commits skip fsync and units run on the caller's thread."""
+    db = _open(url, scratch)
     db.shown_url = _shown(url)
     return db
 
@@ -120,10 +125,12 @@ def _shown(url: str) -> str:
         return url
 
 
-def _open(url: str) -> Database:
+def _open(url: str, scratch: bool) -> Database:
     for prefix in ("sqlite:///", "sqlite+pysqlite:///", "sqlite+aiosqlite:///"):
         if url.startswith(prefix):
-            return SqliteDatabase(Path(url[len(prefix) :]))
+            return SqliteDatabase(Path(url[len(prefix) :]), scratch=scratch)
+    if scratch:
+        raise ValueError(f"a scratch database is a SQLite file, not {_shown(url)}")
     for prefix in (
         "postgresql://",
         "postgres://",
@@ -139,10 +146,14 @@ def _open(url: str) -> Database:
 class SqliteDatabase(Database):
     dialect = "sqlite"
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, *, scratch: bool = False) -> None:
         self.path = path
-        self.write_engine = _sqlite_engine(path, begin="BEGIN IMMEDIATE")
-        self._read_engine = _sqlite_engine(path, begin=None)
+        # A scratch database has one user, who waits for each unit anyway: the hop to a
+        # thread and back would cost more than most units, and nothing else runs meanwhile.
+        self.scratch = scratch
+        synchronous = "OFF" if scratch else "FULL"
+        self.write_engine = _sqlite_engine(path, "BEGIN IMMEDIATE", synchronous)
+        self._read_engine = _sqlite_engine(path, None, synchronous)
         self._writer = ThreadPoolExecutor(1, thread_name_prefix="batchd-sqlite-writer")
         self._readers = ThreadPoolExecutor(
             _SQLITE_READERS, thread_name_prefix="batchd-sqlite-reader"
@@ -182,6 +193,8 @@ class SqliteDatabase(Database):
             fcntl.flock(self._write_lock, fcntl.LOCK_UN)
 
     async def read(self, work: Work[T]) -> T:
+        if self.scratch:
+            return self._read_here(work)
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._readers, self._read_here, work)
 
@@ -191,6 +204,8 @@ class SqliteDatabase(Database):
         return self._read_here(work)
 
     async def write(self, work: Work[T]) -> T:
+        if self.scratch:
+            return self._write_here(work)
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._writer, self._write_here, work)
 
@@ -210,7 +225,7 @@ class SqliteDatabase(Database):
         os.close(self._write_lock)
 
 
-def _sqlite_engine(path: Path, begin: str | None) -> Engine:
+def _sqlite_engine(path: Path, begin: str | None, synchronous: str) -> Engine:
     # NullPool: every thread keeps its one connection for life, so there is nothing to pool;
     # check_same_thread is off only so that close() can close them from another thread.
     engine = create_sync_engine(
@@ -225,9 +240,10 @@ def _sqlite_engine(path: Path, begin: str | None) -> Engine:
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
         # WAL lets readers run beside the writer; FULL fsyncs every commit so an acknowledged
-        # job survives power loss, and group commit keeps that affordable.
+        # job survives power loss, and group commit keeps that affordable. (OFF only for a
+        # scratch database, which nobody needs after a crash.)
         cursor.execute("PRAGMA journal_mode=WAL")
-        cursor.execute("PRAGMA synchronous=FULL")
+        cursor.execute(f"PRAGMA synchronous={synchronous}")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute("PRAGMA busy_timeout=30000")
         cursor.close()

@@ -126,8 +126,12 @@ class JobWrites:
         ]
         training_rows = [training_row(r) for r in trained]
 
+        # Fencing guards against another leader, which a scratch database cannot have.
+        fenced = epoch is not None and not self._db.scratch
+
         def work(conn: Connection) -> None:
-            if epoch is not None:
+            if fenced:
+                assert epoch is not None
                 check(conn, epoch)
             _admit(conn, admitted)
             if changes:  # one executemany, not a statement per job
