@@ -11,7 +11,15 @@ import logging
 import re
 from collections.abc import Mapping, Sequence
 
-from batchd.backends.base import Adopting, Backend, LaunchSpec, Progress, Steady, TrainingPhase
+from batchd.backends.base import (
+    Adopting,
+    Backend,
+    LaunchSpec,
+    Progress,
+    Scheduled,
+    Steady,
+    TrainingPhase,
+)
 from batchd.clock import Clock, Ids
 from batchd.domain.arns import Arns
 from batchd.domain.jobs import CurrentAttempt, ServiceJob
@@ -55,10 +63,14 @@ class Core:
         self.clock = clock
         self.ids = ids
         self.backends = backends
+        # Protocol checks walk the class each time: done once, they cost nothing per cycle.
+        self.steady = {n: b for n, b in backends.items() if isinstance(b, Steady)}
+        self.scheduled = [b for b in backends.values() if isinstance(b, Scheduled)]
         self.default_backend = default_backend
         self.jobs = WorkingSet()
         self.planning = Planning(default_backend)
         self.metrics = RuntimeMetrics()
+        self.changes = 0  # jobs changed so far, to tell whether a step changed any
 
     # -- state from the store ----------------------------------------------------------------
 
@@ -109,6 +121,7 @@ class Core:
     def change(self, old: ServiceJob, new: ServiceJob, now: int) -> None:
         """Record a job's new state, to be committed, and tell the planner."""
         if self.jobs.change(old, new):
+            self.changes += 1
             self.planning.changed(old, new, now)
             self.metrics.observe_change(old, new, now)
 
@@ -212,8 +225,8 @@ class Core:
         record = self.jobs.training_job(name)
         if record is None or record.secondary_status != "Training":
             return
-        backend = self.backends.get(job.current.backend)
-        if isinstance(backend, Steady):
+        backend = self.steady.get(job.current.backend)
+        if backend is not None:
             until = backend.steady_until(name)
             if until is not None and until > now:
                 self.jobs.quiet(job_id, until)

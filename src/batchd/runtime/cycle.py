@@ -32,6 +32,9 @@ _INGEST_EVERY_MS = 50
 class Outcome:
     changed: bool  # a job or training job changed, or a backend was asked to act
     launches_failed: bool  # their jobs are RUNNABLE again: plan once more
+    # Another cycle at the same time would change nothing: its plan would see what this one's
+    # saw (a pure function of the same state and time), with no job to poll or admit.
+    settled: bool = False
 
 
 class Cycle:
@@ -44,11 +47,17 @@ class Cycle:
         await self.ingest(now)
         self.fold(await self.core.poll(self.core.jobs.to_poll(now)), now)
         self.admit()
+        before = self.core.changes
         actions = await self.decide(now)
+        decided = self.core.changes != before
         committed = await self.core.commit()
         await self.act(actions, now)
         failed = await self.core.commit()
-        return Outcome(changed=committed or bool(actions) or failed, launches_failed=failed)
+        jobs = self.core.jobs
+        settled = not (decided or actions or failed or jobs.submitted or jobs.polls_due(now))
+        return Outcome(
+            changed=committed or bool(actions) or failed, launches_failed=failed, settled=settled
+        )
 
     async def ingest(self, now: int) -> None:
         """Apply what follower replicas asked for, and take in the jobs they accepted."""

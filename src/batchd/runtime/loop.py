@@ -15,7 +15,7 @@ from collections.abc import Awaitable, Callable, Mapping
 
 from prometheus_client import CollectorRegistry
 
-from batchd.backends.base import Backend, Scheduled
+from batchd.backends.base import Backend
 from batchd.clock import Clock, Ids
 from batchd.domain.arns import Arns
 from batchd.domain.jobs import ServiceJob
@@ -143,7 +143,8 @@ class Runtime:
                     await self.core.rebuild()
 
     async def tick(self, now: int) -> bool:
-        """Run exactly one cycle at time ``now``; whether it changed anything."""
+        """Run exactly one cycle at time ``now``; whether another one at ``now`` might change
+        something (this one did, and cannot tell that the next would not)."""
         async with self._lock:
             self.ticks += 1
             started = time.perf_counter()
@@ -151,16 +152,15 @@ class Runtime:
             self.core.metrics.cycle.observe(time.perf_counter() - started)
         if outcome.launches_failed:  # their jobs are RUNNABLE again
             self.wake()
-        return outcome.changed
+        return outcome.changed and not outcome.settled
 
     def next_due(self, after: int) -> int | None:
         """The next time later than ``after`` at which something happens with no event: an
         attempt or state time limit, a share forgotten, a backend's job ending by itself
         (for backends that know, like the fake one). For a driver of virtual time."""
         times = [self.core.planning.next_due(after)]
-        for backend in self.core.backends.values():
-            if isinstance(backend, Scheduled):
-                times.append(backend.next_due(after))
+        for backend in self.core.scheduled:
+            times.append(backend.next_due(after))
         return min((t for t in times if t is not None), default=None)
 
     # -- JobControl: what the API asks of the runtime ----------------------------------------

@@ -23,7 +23,8 @@ _SETTLE_LIMIT = 1000
 
 
 async def settle(runtime: Runtime, now: int) -> int:
-    """Run cycles at ``now`` until one changes nothing; how many ran."""
+    """Run cycles at ``now`` until one changes nothing, or says the next would not; how many
+    ran."""
     for count in range(1, _SETTLE_LIMIT + 1):
         if not await runtime.tick(now):
             return count

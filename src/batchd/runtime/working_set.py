@@ -129,6 +129,10 @@ class WorkingSet:
                 self._polled[job_id] = None
         return [self._jobs[job_id] for job_id in self._polled]
 
+    def polls_due(self, now: int) -> bool:
+        """Whether ``to_poll(now)`` may hold a job (it may be empty even so)."""
+        return bool(self._polled) or bool(self._quiet_ends and self._quiet_ends[0][0] <= now)
+
     def quiet(self, job_id: str, until: int) -> None:
         """Leave the job out of polls before ``until``, unless it changes first."""
         if job_id in self._polled:
@@ -168,10 +172,12 @@ class WorkingSet:
 
     def take_commit(self) -> Commit:
         """What to write now; jobs with nothing in flight are let go once it is written."""
+        changed = self._changed
         commit = Commit(
-            [self._jobs[j] for j in self._changed],
+            [self._jobs[j] for j in changed],
             list(self._unsaved.values()),
-            self._admitted,
+            # A job admitted and then changed in one cycle is written whole, status and all.
+            [j for j in self._admitted if j not in changed] if changed else self._admitted,
             self._done_mail,
         )
         self._changed.clear()

@@ -41,6 +41,10 @@ T = TypeVar("T")
 Work = Callable[[Connection], T]
 
 _SQLITE_READERS = 2
+# A scratch database commits after this many units: each unit is a savepoint of one open
+# transaction, and a commit lets SQLite checkpoint its log.
+_SCRATCH_UNITS_PER_COMMIT = 1000
+_SCRATCH_CACHE_KIB = -32768  # SQLite's page cache: 32 MiB (negative: in KiB)
 
 
 class DatabaseUnavailable(StartupError):
@@ -151,9 +155,8 @@ class SqliteDatabase(Database):
         # A scratch database has one user, who waits for each unit anyway: the hop to a
         # thread and back would cost more than most units, and nothing else runs meanwhile.
         self.scratch = scratch
-        synchronous = "OFF" if scratch else "FULL"
-        self.write_engine = _sqlite_engine(path, "BEGIN IMMEDIATE", synchronous)
-        self._read_engine = _sqlite_engine(path, None, synchronous)
+        self.write_engine = _sqlite_engine(path, "BEGIN IMMEDIATE", scratch)
+        self._read_engine = _sqlite_engine(path, None, scratch)
         self._writer = ThreadPoolExecutor(1, thread_name_prefix="batchd-sqlite-writer")
         self._readers = ThreadPoolExecutor(
             _SQLITE_READERS, thread_name_prefix="batchd-sqlite-reader"
@@ -162,6 +165,8 @@ class SqliteDatabase(Database):
         self._write_lock = os.open(f"{path}.write-lock", os.O_RDWR | os.O_CREAT, 0o600)
         self._opened: list[Connection] = []
         self._opened_lock = threading.Lock()
+        self._held: Connection | None = None  # a scratch database's one connection
+        self._uncommitted = 0
 
     def _connection(self, engine: Engine) -> Connection:
         """This thread's connection to ``engine``, opened once and kept."""
@@ -192,20 +197,52 @@ class SqliteDatabase(Database):
         finally:
             fcntl.flock(self._write_lock, fcntl.LOCK_UN)
 
+    def _scratch_unit(self, work: Work[T], *, writes: bool) -> T:
+        """``work`` on the scratch database's one connection, inside the transaction it keeps
+        open: a unit that writes is a savepoint, undone alone if it raises. Committing only
+        every so many units spares a BEGIN and a COMMIT per unit, a third of a runtime cycle's
+        writing; no one else reads the file meanwhile."""
+        conn = self._held
+        if conn is None:
+            conn = self._held = self.write_engine.connect()
+            with self._opened_lock:
+                self._opened.append(conn)
+        if not conn.in_transaction():
+            conn.begin()
+        if not writes:
+            return work(conn)
+        raw = conn.connection.driver_connection
+        assert raw is not None
+        raw.execute("SAVEPOINT unit")
+        try:
+            result = work(conn)
+        except BaseException:
+            raw.execute("ROLLBACK TO unit")
+            raw.execute("RELEASE unit")
+            raise
+        raw.execute("RELEASE unit")
+        self._uncommitted += 1
+        if self._uncommitted >= _SCRATCH_UNITS_PER_COMMIT:
+            self._uncommitted = 0
+            conn.commit()
+        return result
+
     async def read(self, work: Work[T]) -> T:
         if self.scratch:
-            return self._read_here(work)
+            return self._scratch_unit(work, writes=False)
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._readers, self._read_here, work)
 
     async def read_by_key(self, work: Work[T]) -> T:
         # On the event loop's own thread: a key lookup takes SQLite a few microseconds, the
         # hop to a reader thread and back cost more than that, and a WAL reader never waits.
+        if self.scratch:
+            return self._scratch_unit(work, writes=False)
         return self._read_here(work)
 
     async def write(self, work: Work[T]) -> T:
         if self.scratch:
-            return self._write_here(work)
+            return self._scratch_unit(work, writes=True)
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._writer, self._write_here, work)
 
@@ -216,6 +253,9 @@ class SqliteDatabase(Database):
     def _shutdown(self) -> None:
         self._writer.shutdown(wait=True)
         self._readers.shutdown(wait=True)
+        held, self._held = self._held, None
+        if held is not None and held.in_transaction():
+            held.commit()
         with self._opened_lock:
             opened, self._opened = self._opened, []
         for conn in opened:
@@ -225,7 +265,7 @@ class SqliteDatabase(Database):
         os.close(self._write_lock)
 
 
-def _sqlite_engine(path: Path, begin: str | None, synchronous: str) -> Engine:
+def _sqlite_engine(path: Path, begin: str | None, scratch: bool) -> Engine:
     # NullPool: every thread keeps its one connection for life, so there is nothing to pool;
     # check_same_thread is off only so that close() can close them from another thread.
     engine = create_sync_engine(
@@ -239,11 +279,17 @@ def _sqlite_engine(path: Path, begin: str | None, synchronous: str) -> Engine:
         # read-then-write unit would not be atomic. Transactions are begun explicitly below.
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
-        # WAL lets readers run beside the writer; FULL fsyncs every commit so an acknowledged
-        # job survives power loss, and group commit keeps that affordable. (OFF only for a
-        # scratch database, which nobody needs after a crash.)
-        cursor.execute("PRAGMA journal_mode=WAL")
-        cursor.execute(f"PRAGMA synchronous={synchronous}")
+        if scratch:
+            # One connection, and nobody needs the file after a crash: pages are written
+            # once, at commit, with no log to copy them from, and hot ones stay cached.
+            cursor.execute("PRAGMA journal_mode=MEMORY")
+            cursor.execute("PRAGMA synchronous=OFF")
+            cursor.execute(f"PRAGMA cache_size={_SCRATCH_CACHE_KIB}")
+        else:
+            # WAL lets readers run beside the writer; FULL fsyncs every commit so an
+            # acknowledged job survives power loss, and group commit keeps that affordable.
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA synchronous=FULL")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute("PRAGMA busy_timeout=30000")
         cursor.close()
