@@ -176,6 +176,12 @@ class Runtime:
         """Jobs of ``queue`` awaiting admission, when this replica knows (it leads)."""
         return self.core.jobs.submitted.count(queue) if self.leading else None
 
+    def share_known_active(self, queue: str, share: str) -> bool:
+        """Whether this replica knows of a RUNNABLE or dispatched job of ``share`` in
+        ``queue`` (it leads): True spares a submit the database's answer; False proves
+        nothing (others' submits, jobs not yet admitted)."""
+        return self.leading and self.core.planning.share_active(queue, share)
+
     async def terminate(self, job_id: str, reason: str) -> None:
         if not await self._as_leader(lambda: control.terminate(self.core, job_id, reason)):
             await self.core.store.mailbox.post(MailKind.TERMINATE, job_id, {"reason": reason})

@@ -14,7 +14,7 @@ from batchd.domain.training import TrainingJob
 from batchd.storage.batching import Batcher
 from batchd.storage.cache import TtlCache
 from batchd.storage.database import Database
-from batchd.storage.dialects import insert_new_rows, notify_work
+from batchd.storage.dialects import execute_rows, insert_new_rows, notify_work
 from batchd.storage.lease import check
 from batchd.storage.mailbox import remove_mail
 from batchd.storage.rows import dump, job_row, jobs_in
@@ -135,7 +135,7 @@ class JobWrites:
                 check(conn, epoch)
             _admit(conn, admitted)
             if changes:  # one executemany, not a statement per job
-                conn.execute(_UPDATE_JOB, changes)
+                execute_rows(conn, _UPDATE_JOB, changes)
             if training_rows:
                 save_training_jobs(conn, training_rows)
             if done_mail:

@@ -12,6 +12,7 @@ from batchd import jsontext
 from batchd.domain.codec import from_wire
 from batchd.domain.training import TrainingJob
 from batchd.storage.database import Database
+from batchd.storage.dialects import execute_rows
 from batchd.storage.rows import dump
 from batchd.storage.schema import training_jobs
 
@@ -97,4 +98,4 @@ _UPSERTS = {dialect: _upsert(dialect) for dialect in ("sqlite", "postgresql")}
 def save_training_jobs(conn: Connection, rows: list[dict[str, Any]]) -> None:
     """Insert the new training jobs of ``rows`` and update the known ones (status and doc),
     in one statement: looking up which are known first cost a third of a runtime commit."""
-    conn.execute(_UPSERTS[conn.dialect.name], rows)
+    execute_rows(conn, _UPSERTS[conn.dialect.name], rows)
