@@ -55,9 +55,10 @@ def insert_new_rows(conn: Connection, table: Table, rows: list[dict[str, Any]]) 
     return len(conn.execute(statement.returning(key), rows).all())
 
 
-# (statement, its SQL for the driver, the row keys in the order of its ``?``), by
-# (id of the statement, the keys rows have): statements are built once, at import.
-_DRIVER_SQL: dict[tuple[int, tuple[str, ...]], tuple[UpdateBase, str, tuple[str, ...]] | None] = {}
+# (statement, its SQL for the driver, the row keys in the order of its ``?``, values of its
+# own), by (id of the statement, the keys rows have): statements are built once, at import.
+_DriverSql = tuple[UpdateBase, str, tuple[str, ...], dict[str, Any]]
+_DRIVER_SQL: dict[tuple[int, tuple[str, ...]], _DriverSql | None] = {}
 
 
 def execute_rows(conn: Connection, statement: UpdateBase, rows: list[dict[str, Any]]) -> int:
@@ -75,28 +76,37 @@ def execute_rows(conn: Connection, statement: UpdateBase, rows: list[dict[str, A
     found = _driver_sql(conn.dialect, statement, keys) if conn.dialect.name == "sqlite" else None
     if found is None:
         return int(conn.execute(statement, rows).rowcount or 0)
-    _, sql, order = found
+    _, sql, order, constants = found
     raw = conn.connection.driver_connection
     assert raw is not None
+    if constants:
+        rows = [{**constants, **row} for row in rows]
     cursor = raw.executemany(sql, [tuple(row[key] for key in order) for row in rows])
     return int(cursor.rowcount)
 
 
 def _driver_sql(
     dialect: Dialect, statement: UpdateBase, keys: tuple[str, ...]
-) -> tuple[UpdateBase, str, tuple[str, ...]] | None:
+) -> _DriverSql | None:
     cache_key = (id(statement), keys)
     if cache_key in _DRIVER_SQL:
         return _DRIVER_SQL[cache_key]
     compiled: Any = statement.compile(dialect=dialect, column_keys=list(keys))
     order = tuple(compiled.positiontup or ())
+    # Values written into the statement itself (``.values(status=...)``) are bound too.
+    binds = compiled.binds
+    constants = {
+        name: binds[name].effective_value
+        for name in order
+        if name not in keys and name in binds and not binds[name].required
+    }
     plain = (
         dialect.paramstyle == "qmark"
         and not compiled.literal_execute_params
         and not compiled.post_compile_params
         and not compiled._bind_processors
-        and set(order) <= set(keys)
+        and set(order) <= set(keys) | set(constants)
     )
-    found = (statement, compiled.string, order) if plain else None
+    found = (statement, compiled.string, order, constants) if plain else None
     _DRIVER_SQL[cache_key] = found
     return found

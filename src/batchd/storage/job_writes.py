@@ -35,6 +35,13 @@ _ADMIT = (
     .values(status=JobStatus.RUNNABLE.value)
 )
 
+_ADMIT_ONE = (
+    update(jobs)
+    .where(jobs.c.job_id == bindparam("k_id"))
+    .where(jobs.c.status == JobStatus.SUBMITTED.value)
+    .values(status=JobStatus.RUNNABLE.value)
+)
+
 
 @dataclass(frozen=True)
 class _Admission:
@@ -149,5 +156,8 @@ def _plus_one(count: int) -> int:
 
 
 def _admit(conn: Connection, job_ids: list[str]) -> None:
+    if conn.dialect.name == "sqlite":  # no round trips to save: a key update each, no IN
+        execute_rows(conn, _ADMIT_ONE, [{"k_id": job_id} for job_id in job_ids])
+        return
     for start in range(0, len(job_ids), 500):
         conn.execute(_ADMIT, {"ids": job_ids[start : start + 500]})
