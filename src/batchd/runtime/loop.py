@@ -71,6 +71,12 @@ class Runtime:
         return self.core.metrics.registry
 
     @property
+    def alone(self) -> bool:
+        """No other replica can hand this one work (its store is private): what it will do
+        follows from its own state and clock alone."""
+        return self.core.store.private
+
+    @property
     def planning(self) -> Planning:
         return self.core.planning
 

@@ -42,6 +42,12 @@ async def advance(
         now = clock.now_ms()
         horizon = until_ms if max_step_ms is None else min(until_ms, now + max_step_ms)
         due = runtime.next_due(now)
+        if (due is None or due > until_ms) and max_step_ms is None and runtime.alone:
+            # Nothing is due by ``until_ms``, and nothing can come from elsewhere: a cycle
+            # there would change nothing (the simulator submits there next, and its next
+            # advance settles that instant).
+            clock.set(until_ms)
+            break
         clock.set(due if due is not None and due < horizon else horizon)
         cycles += await settle(runtime, clock.now_ms())
     return cycles
