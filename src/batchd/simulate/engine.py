@@ -139,13 +139,15 @@ def _payload(job: dict[str, Any], resolution: float) -> str:
 
 
 class _Driver:
-    def __init__(self, store: Store, seed: int, resolution: float) -> None:
+    def __init__(
+        self, store: Store, seed: int, resolution: float, instant_start: bool = True
+    ) -> None:
         self.resolution = resolution
         self.clock = VirtualClock(START_MS)
         self.store = store
         self.arns = Arns(REGION, ACCOUNT)
         self.backend = FakeBackend(
-            self.clock, lambda: None, timers=False, forget_ended=True, instant_start=True
+            self.clock, lambda: None, timers=False, forget_ended=True, instant_start=instant_start
         )
         self.runtime = Runtime(
             store, self.arns, self.clock, SeededIds(seed), {"fake": self.backend}, "fake"
@@ -223,15 +225,17 @@ async def run_simulation(
     resolution: float = 0.0,
     progress: TextIO | None = sys.stderr,
     on_step: Callable[[int], None] | None = None,
+    instant_start: bool = True,
 ) -> AsyncIterator[Simulated]:
     """Run the workload to the end; yield the store (deleted on exit) to read results from.
 
     ``resolution`` (seconds, 0 for exact): arrivals and run times rounded up to a multiple of
-    it, so that events share instants and so cycles; each cycle costs about a millisecond
-    whatever it does, and with every event at its own instant a job takes several."""
+    it, so that events share instants and so cycles; with every event at its own instant a
+    job takes three or four. ``instant_start`` False steps the fake backend's training jobs
+    through every phase, a cycle each, as the server's does: the same results, slower."""
     scratch = _scratch_dir()
     store = await Store.open(f"sqlite:///{scratch}/simulation.sqlite", scratch=True)
-    driver = _Driver(store, seed, resolution)
+    driver = _Driver(store, seed, resolution, instant_start)
     began = time.monotonic()
     try:
         await driver.runtime.start(loop=False)
