@@ -94,7 +94,7 @@ class WorkingSet:
 
     def change(self, old: ServiceJob, new: ServiceJob) -> bool:
         """Record ``new`` to be committed; False when nothing changed."""
-        if new == old:
+        if new is old or new == old:
             return False
         self._put(new)
         self._changed.add(new.job_id)
