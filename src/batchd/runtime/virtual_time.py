@@ -2,8 +2,8 @@
 
 ``advance`` jumps the clock from one due time to the next (a training job of the fake backend
 ending, an attempt timeout, a state time limit, a fair share forgotten) and at each runs cycles
-until one changes nothing, so a job that lasts an hour ends after a handful of cycles. The
-test fixture and the simulator drive the real runtime this way.
+until one changes nothing (or can tell the next would not), so a job that lasts an hour ends
+after a handful of cycles. The test fixture and the simulator drive the real runtime this way.
 """
 
 from __future__ import annotations
