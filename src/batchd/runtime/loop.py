@@ -25,7 +25,7 @@ from batchd.errors import NotFound
 from batchd.runtime import control
 from batchd.runtime.configuration import load_configuration
 from batchd.runtime.core import Core
-from batchd.runtime.cycle import Cycle
+from batchd.runtime.cycle import Cycle, Outcome
 from batchd.runtime.planning import Planning
 from batchd.scheduling.queue_view import QueueSnapshot
 from batchd.storage.lease import Deposed
@@ -149,8 +149,12 @@ class Runtime:
                     await self.core.rebuild()
 
     async def tick(self, now: int) -> bool:
-        """Run exactly one cycle at time ``now``; whether another one at ``now`` might change
-        something (this one did, and cannot tell that the next would not)."""
+        """Run exactly one cycle at time ``now``; whether it changed anything."""
+        return (await self.run_cycle(now)).changed
+
+    async def run_cycle(self, now: int) -> Outcome:
+        """Run exactly one cycle at time ``now``; what it did, and whether another one at
+        ``now`` could change anything (``settled``: it could not)."""
         async with self._lock:
             self.ticks += 1
             started = time.perf_counter()
@@ -158,7 +162,7 @@ class Runtime:
             self.core.metrics.cycle.observe(time.perf_counter() - started)
         if outcome.launches_failed:  # their jobs are RUNNABLE again
             self.wake()
-        return outcome.changed and not outcome.settled
+        return outcome
 
     def next_due(self, after: int) -> int | None:
         """The next time later than ``after`` at which something happens with no event: an

@@ -26,7 +26,8 @@ async def settle(runtime: Runtime, now: int) -> int:
     """Run cycles at ``now`` until one changes nothing, or says the next would not; how many
     ran."""
     for count in range(1, _SETTLE_LIMIT + 1):
-        if not await runtime.tick(now):
+        outcome = await runtime.run_cycle(now)
+        if not outcome.changed or outcome.settled:
             return count
     log.warning("still changing after %d cycles at %d ms; moving on", _SETTLE_LIMIT, now)
     return _SETTLE_LIMIT
