@@ -6,6 +6,7 @@ import asyncio
 import threading
 import uuid
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -88,6 +89,40 @@ def test_sqlite_readers_do_not_wait_for_an_open_write(tmp_path: Path) -> None:
         return during, await db.read(_count)
 
     assert _run(url, scenario) == (0, 1)
+
+
+def _insert(name: str, conn: Connection) -> None:
+    conn.execute(resources.insert(), [_resource(name)])
+
+
+def test_a_scratch_database_undoes_only_the_unit_that_raises(tmp_path: Path) -> None:
+    """Units of a scratch database share one open transaction: a failing unit is undone
+    alone, reads see every unit before it, and the file holds them all once closed."""
+    url = f"sqlite:///{tmp_path / 'db.sqlite'}"
+
+    async def scenario() -> tuple[int, int, int]:
+        store = await Store.open(url, scratch=True)
+        db = store.db
+        await db.write(lambda conn: conn.execute(resources.insert(), [_resource("a")]))
+
+        def fails(conn: Connection) -> None:
+            conn.execute(resources.insert(), [_resource("b")])
+            raise RuntimeError("half way")
+
+        with pytest.raises(RuntimeError, match="half way"):
+            await db.write(fails)
+        after_failure = await db.read(_count)
+        for index in range(1200):  # past a commit of the open transaction
+            await db.write(partial(_insert, f"n{index}"))
+        during = await db.read_by_key(_count)
+        await store.close()
+        reopened = open_database(url)
+        try:
+            return after_failure, during, await reopened.read(_count)
+        finally:
+            await reopened.close()
+
+    assert asyncio.run(scenario()) == (1, 1201, 1201)
 
 
 @pytest.mark.postgres

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import io
 import json
 import subprocess
 import sys
@@ -10,7 +12,9 @@ from pathlib import Path
 import pytest
 
 from batchd.cli import main
+from batchd.simulate.engine import run_simulation, workload_lines
 from batchd.simulate.generate import generate_lines
+from batchd.simulate.results import collect
 from batchd.simulate.run import simulate
 from tests.simulate.support import fairshare_config, write
 
@@ -114,3 +118,24 @@ def test_missing_arguments_are_named(
 ) -> None:
     assert main(args) == 2
     assert message in capsys.readouterr().err
+
+
+def test_training_jobs_started_at_once_give_the_jobs_stepped_phase_by_phase(
+    tmp_path: Path,
+) -> None:
+    """The simulator's fake backend skips the phases' cycles; nothing in jobs.jsonl shows it."""
+    config, jobs = workload(tmp_path, {"a": 1.0, "b": 3.0})
+
+    async def run(instant_start: bool) -> bytes:
+        out = io.BytesIO()
+        arrivals = workload_lines(jobs)
+        document = json.loads(config.read_text())
+        async with run_simulation(
+            document, arrivals, seed=5, progress=None, instant_start=instant_start
+        ) as sim:
+            await collect(sim, out)
+        return out.getvalue()
+
+    at_once, stepped = asyncio.run(run(True)), asyncio.run(run(False))
+    assert at_once == stepped
+    assert len(at_once.splitlines()) > 20

@@ -29,6 +29,7 @@ __all__ = [
     "LogEvent",
     "Progress",
     "Scheduled",
+    "Steady",
     "TimedLogs",
     "TrainingPhase",
     "Wake",
@@ -162,6 +163,18 @@ class Scheduled(Protocol):
 
     def next_due(self, after: int) -> int | None:
         """The earliest time (epoch ms) later than ``after`` at which a job moves on."""
+
+
+@runtime_checkable
+class Steady(Protocol):
+    """A backend that knows how long a training job stays in TRAINING (the fake one), so the
+    runtime need not poll it meanwhile: with dozens running, polling each at every cycle cost
+    as much as the rest of the cycle."""
+
+    def steady_until(self, training_job_name: str) -> int | None:
+        """For a training job this backend last reported TRAINING: the time (epoch ms) before
+        which every poll would report TRAINING again and nothing new, unless ``stop`` is asked
+        for it; None when it cannot promise that."""
 
 
 @runtime_checkable

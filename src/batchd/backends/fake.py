@@ -4,7 +4,8 @@
 ``BATCHD_FAKE_FAILURE_REASON`` (SageMaker's FailureReason text, e.g. ``CapacityError: ...``)
 and ``BATCHD_FAKE_LAUNCH_ERROR`` (``Code: message``, refused at CreateTrainingJob). Each poll
 advances a job by at most one phase, so SCHEDULED, STARTING and RUNNING are each observed
-before it ends. It is for tests, demos and simulations; the jobs exist only in memory.
+before it ends (unless ``instant_start``). It is for tests, demos and simulations; the jobs
+exist only in memory.
 
 A ``script`` (``batchd.testing``'s scripted outcomes) may decide instead of the payload: it is
 asked at each start and returns a ``FakeRun``, or None to leave the payload in charge.
@@ -81,12 +82,18 @@ class FakeBackend:
         timers: bool = True,
         script: Script | None = None,
         forget_ended: bool = False,
+        instant_start: bool = False,
     ) -> None:
         """``timers``: wake the runtime on the wall clock when a job is due; off under a
         virtual clock, whose driver asks ``next_due`` instead. ``forget_ended``: drop a job
         once its end has been reported, so a simulation of a million jobs keeps only the live
-        ones (a later poll of it finds it lost, which the runtime never makes)."""
+        ones (a later poll of it finds it lost, which the runtime never makes).
+        ``instant_start``: the first poll finds a job already TRAINING, for the simulator.
+        Stepping through the phases takes a cycle each, all at the instant of the start (the
+        virtual clock does not move between them), so the service job starts RUNNING at the
+        same time either way; only its training job's transitions skip Downloading."""
         self.script = script
+        self._instant_start = instant_start
         self._clock = clock
         self._forget_ended = forget_ended
         self.ended = 0  # training jobs that have ended, for progress reports
@@ -134,6 +141,14 @@ class FakeBackend:
             heapq.heappop(ends)  # ended, stopping, or due already: the next poll sees to it
         return None
 
+    def steady_until(self, training_job_name: str) -> int | None:
+        """Until its end, a training job in TRAINING reports TRAINING (``forget`` breaks
+        this promise: the runtime must rebuild after it, as the test fixture's reset does)."""
+        job = self._jobs.get(training_job_name)
+        if job is None or job.phase is not TrainingPhase.TRAINING or job.stop_requested:
+            return None
+        return job.started_ms + job.duration_ms
+
     async def poll(self, training_job_names: Sequence[str]) -> Sequence[Progress]:
         now = self._clock.now_ms()
         return [self._observe(name, now) for name in training_job_names]
@@ -155,7 +170,10 @@ class FakeBackend:
         elif job.early:
             pass  # Pending until its outcome
         elif job.phase is not TrainingPhase.TRAINING:
-            job.phase = _ORDER[_ORDER.index(job.phase) + 1]
+            if self._instant_start:
+                job.phase = TrainingPhase.TRAINING
+            else:
+                job.phase = _ORDER[_ORDER.index(job.phase) + 1]
             if job.phase is TrainingPhase.TRAINING:
                 heapq.heappush(self._ends, (job.started_ms + job.duration_ms, name))
             self._wake()  # the next phase is due at once; do not wait for the tick period

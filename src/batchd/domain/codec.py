@@ -35,6 +35,8 @@ _SCALARS = frozenset({str, int, float, bool})
 
 
 def to_wire(value: Any) -> Any:
+    # Scalars are copied where they are met rather than through a call each: a stored job
+    # is dumped at every change of it, and most of its members are scalars.
     kind = type(value)
     if kind in _SCALARS:
         return value
@@ -47,12 +49,12 @@ def to_wire(value: Any) -> Any:
         for name, key in fields:
             item = getattr(value, name)
             if item is not None:
-                out[key] = to_wire(item)
+                out[key] = item if type(item) in _SCALARS else to_wire(item)
         return out
     if isinstance(value, Mapping):
-        return {k: to_wire(v) for k, v in value.items()}
+        return {k: v if type(v) in _SCALARS else to_wire(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
-        return [to_wire(v) for v in value]
+        return [v if type(v) in _SCALARS else to_wire(v) for v in value]
     return value
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import enum
 import functools
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 from batchd import jsontext
@@ -180,6 +180,20 @@ class ServiceJob:
         changed.__dict__["status"] = status
         return changed
 
+    def replaced(self, **changes: Any) -> ServiceJob:
+        """``dataclasses.replace`` for the runtime's hot paths, a sixth of its cost: the same
+        fields without ``__init__`` over all of them, and the parsed payload kept when the
+        payload is not among the changes."""
+        unknown = changes.keys() - _FIELDS
+        if unknown:
+            raise TypeError(f"ServiceJob has no fields {sorted(unknown)}")
+        changed = object.__new__(ServiceJob)
+        changed.__dict__.update(self.__dict__)
+        changed.__dict__.update(changes)
+        if "service_request_payload" in changes:
+            changed.__dict__.pop("payload", None)
+        return changed
+
     @property
     def terminal(self) -> bool:
         return self.status in TERMINAL
@@ -215,3 +229,6 @@ class ServiceJob:
             return None
         code = self.status_reason.split(" - ", 1)[0]
         return code if code.startswith(("CAPACITY:", "MISCONFIGURATION:")) else None
+
+
+_FIELDS = frozenset(f.name for f in fields(ServiceJob))

@@ -104,7 +104,13 @@ async def _check_queue_routing(ctx: Context, queue: JobQueue, params: Params) ->
             )
         if found.state != ResourceState.ENABLED:
             raise Conflict(f"Quota share {quota} is DISABLED and accepts no new jobs")
-    if share:
+    # Most submits name a share that already has jobs: no limit to check. The scheduling
+    # leader knows most of them; else one quick read.
+    if (
+        share
+        and not ctx.control.share_known_active(qname, share)
+        and not await ctx.store.job_reads.share_active(qname, share)
+    ):
         active = await ctx.store.job_reads.active_share_identifiers(
             qname, ctx.limits.max_active_shares + 1
         )

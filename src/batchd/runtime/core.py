@@ -11,7 +11,15 @@ import logging
 import re
 from collections.abc import Mapping, Sequence
 
-from batchd.backends.base import Adopting, Backend, LaunchSpec, Progress, TrainingPhase
+from batchd.backends.base import (
+    Adopting,
+    Backend,
+    LaunchSpec,
+    Progress,
+    Scheduled,
+    Steady,
+    TrainingPhase,
+)
 from batchd.clock import Clock, Ids
 from batchd.domain.arns import Arns
 from batchd.domain.jobs import CurrentAttempt, ServiceJob
@@ -55,10 +63,14 @@ class Core:
         self.clock = clock
         self.ids = ids
         self.backends = backends
+        # Protocol checks walk the class each time: done once, they cost nothing per cycle.
+        self.steady = {n: b for n, b in backends.items() if isinstance(b, Steady)}
+        self.scheduled = [b for b in backends.values() if isinstance(b, Scheduled)]
         self.default_backend = default_backend
         self.jobs = WorkingSet()
         self.planning = Planning(default_backend)
         self.metrics = RuntimeMetrics()
+        self.changes = 0  # jobs changed so far, to tell whether a step changed any
 
     # -- state from the store ----------------------------------------------------------------
 
@@ -109,6 +121,7 @@ class Core:
     def change(self, old: ServiceJob, new: ServiceJob, now: int) -> None:
         """Record a job's new state, to be committed, and tell the planner."""
         if self.jobs.change(old, new):
+            self.changes += 1
             self.planning.changed(old, new, now)
             self.metrics.observe_change(old, new, now)
 
@@ -202,6 +215,25 @@ class Core:
                     len(names),
                 )
         return found
+
+    def quiet_if_steady(self, job_id: str, now: int) -> None:
+        """After a TRAINING report: stop polling the job while its backend promises that
+        every poll would find it TRAINING again. Only a RUNNING job whose training job shows
+        Training, with no stop asked for, is left alone: that report changes nothing of it."""
+        job = self.jobs.get(job_id)
+        if job is None or job.current is None or job.status is not JobStatus.RUNNING:
+            return
+        if job.current.stop_kind is not None:
+            return
+        name = job.current.training_job_name
+        record = self.jobs.training_job(name)
+        if record is None or record.secondary_status != "Training":
+            return
+        backend = self.steady.get(job.current.backend)
+        if backend is not None:
+            until = backend.steady_until(name)
+            if until is not None and until > now:
+                self.jobs.quiet(job_id, until)
 
     async def stop(self, job: ServiceJob) -> None:
         """Ask the job's backend to stop its training job; it reports STOPPED through poll."""

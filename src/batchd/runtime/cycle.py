@@ -13,7 +13,7 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from batchd.backends.base import LaunchError, Progress
+from batchd.backends.base import LaunchError, Progress, TrainingPhase
 from batchd.domain.jobs import CurrentAttempt, ServiceJob
 from batchd.domain.status import JobStatus
 from batchd.runtime import control, decisions, outcomes, training
@@ -32,6 +32,9 @@ _INGEST_EVERY_MS = 50
 class Outcome:
     changed: bool  # a job or training job changed, or a backend was asked to act
     launches_failed: bool  # their jobs are RUNNABLE again: plan once more
+    # Another cycle at the same time would change nothing: its plan would see what this one's
+    # saw (a pure function of the same state and time), with no job to poll or admit.
+    settled: bool = False
 
 
 class Cycle:
@@ -42,18 +45,24 @@ class Cycle:
     async def run(self, now: int) -> Outcome:
         """One cycle at ``now``."""
         await self.ingest(now)
-        self.fold(await self.core.poll(list(self.core.jobs.live())), now)
+        self.fold(await self.core.poll(self.core.jobs.to_poll(now)), now)
         self.admit()
+        before = self.core.changes
         actions = await self.decide(now)
+        decided = self.core.changes != before
         committed = await self.core.commit()
         await self.act(actions, now)
         failed = await self.core.commit()
-        return Outcome(changed=committed or bool(actions) or failed, launches_failed=failed)
+        jobs = self.core.jobs
+        settled = not (decided or actions or failed or jobs.submitted or jobs.polls_due(now))
+        return Outcome(
+            changed=committed or bool(actions) or failed, launches_failed=failed, settled=settled
+        )
 
     async def ingest(self, now: int) -> None:
         """Apply what follower replicas asked for, and take in the jobs they accepted."""
-        if now - self._ingested_at < _INGEST_EVERY_MS:
-            return
+        if now - self._ingested_at < _INGEST_EVERY_MS or self.core.store.private:
+            return  # (a private store has no other replica to forward anything)
         self._ingested_at = now
         store, jobs = self.core.store, self.core.jobs
         await control.apply_all(self.core, await store.mailbox.read())
@@ -83,6 +92,8 @@ class Cycle:
         job = self.core.jobs.job_of_training_job(name)
         if job is not None:
             self.core.change(job, outcomes.after_progress(job, report, now), now)
+            if report.phase is TrainingPhase.TRAINING:
+                self.core.quiet_if_steady(job.job_id, now)
 
     def admit(self) -> None:
         """SUBMITTED -> RUNNABLE: the status column flips in bulk; documents stay as they are."""

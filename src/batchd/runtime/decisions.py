@@ -65,9 +65,9 @@ def apply(
             return dispatched(job, new_attempt(job, environment), now), Start(job.job_id)
         case Block(code=code, reason=reason) if runnable:
             since = job.blocked_since if job.blocked_code == code else now
-            return dataclasses.replace(job, status_reason=reason, blocked_since=since), None
+            return job.replaced(status_reason=reason, blocked_since=since), None
         case Unblock() if runnable:
-            return dataclasses.replace(job, status_reason=None, blocked_since=None), None
+            return job.replaced(status_reason=None, blocked_since=None), None
         case TimeLimitTerminate(reason=reason) if runnable:
             return outcomes.terminated_queued(job, reason, now), None
         case Preempt(reason=reason) if idle:
@@ -88,8 +88,7 @@ def _stopping(job: ServiceJob, kind: StopKind, reason: str) -> ServiceJob:
 
 def dispatched(job: ServiceJob, attempt: CurrentAttempt, now: int) -> ServiceJob:
     """A RUNNABLE job becomes SCHEDULED with ``attempt`` as its training job."""
-    return dataclasses.replace(
-        job,
+    return job.replaced(
         status=job.status.checked(JobStatus.SCHEDULED),
         status_reason=None,
         scheduled_at=now,

@@ -15,7 +15,7 @@ from collections.abc import Awaitable, Callable, Mapping
 
 from prometheus_client import CollectorRegistry
 
-from batchd.backends.base import Backend, Scheduled
+from batchd.backends.base import Backend
 from batchd.clock import Clock, Ids
 from batchd.domain.arns import Arns
 from batchd.domain.jobs import ServiceJob
@@ -25,7 +25,7 @@ from batchd.errors import NotFound
 from batchd.runtime import control
 from batchd.runtime.configuration import load_configuration
 from batchd.runtime.core import Core
-from batchd.runtime.cycle import Cycle
+from batchd.runtime.cycle import Cycle, Outcome
 from batchd.runtime.planning import Planning
 from batchd.scheduling.queue_view import QueueSnapshot
 from batchd.storage.lease import Deposed
@@ -69,6 +69,12 @@ class Runtime:
     @property
     def metrics_registry(self) -> CollectorRegistry:
         return self.core.metrics.registry
+
+    @property
+    def alone(self) -> bool:
+        """No other replica can hand this one work (its store is private): what it will do
+        follows from its own state and clock alone."""
+        return self.core.store.private
 
     @property
     def planning(self) -> Planning:
@@ -144,6 +150,11 @@ class Runtime:
 
     async def tick(self, now: int) -> bool:
         """Run exactly one cycle at time ``now``; whether it changed anything."""
+        return (await self.run_cycle(now)).changed
+
+    async def run_cycle(self, now: int) -> Outcome:
+        """Run exactly one cycle at time ``now``; what it did, and whether another one at
+        ``now`` could change anything (``settled``: it could not)."""
         async with self._lock:
             self.ticks += 1
             started = time.perf_counter()
@@ -151,16 +162,15 @@ class Runtime:
             self.core.metrics.cycle.observe(time.perf_counter() - started)
         if outcome.launches_failed:  # their jobs are RUNNABLE again
             self.wake()
-        return outcome.changed
+        return outcome
 
     def next_due(self, after: int) -> int | None:
         """The next time later than ``after`` at which something happens with no event: an
         attempt or state time limit, a share forgotten, a backend's job ending by itself
         (for backends that know, like the fake one). For a driver of virtual time."""
         times = [self.core.planning.next_due(after)]
-        for backend in self.core.backends.values():
-            if isinstance(backend, Scheduled):
-                times.append(backend.next_due(after))
+        for backend in self.core.scheduled:
+            times.append(backend.next_due(after))
         return min((t for t in times if t is not None), default=None)
 
     # -- JobControl: what the API asks of the runtime ----------------------------------------
@@ -175,6 +185,12 @@ class Runtime:
     def submitted_count(self, queue: str) -> int | None:
         """Jobs of ``queue`` awaiting admission, when this replica knows (it leads)."""
         return self.core.jobs.submitted.count(queue) if self.leading else None
+
+    def share_known_active(self, queue: str, share: str) -> bool:
+        """Whether this replica knows of a RUNNABLE or dispatched job of ``share`` in
+        ``queue`` (it leads): True spares a submit the database's answer; False proves
+        nothing (others' submits, jobs not yet admitted)."""
+        return self.leading and self.core.planning.share_active(queue, share)
 
     async def terminate(self, job_id: str, reason: str) -> None:
         if not await self._as_leader(lambda: control.terminate(self.core, job_id, reason)):

@@ -69,8 +69,8 @@ def _moving(job: ServiceJob, status: JobStatus, now: int) -> ServiceJob:
         return job
     if status is JobStatus.RUNNING and job.current.started_at is None:
         current = dataclasses.replace(job.current, started_at=now)
-        return dataclasses.replace(job, status=status, started_at=now, current=current)
-    return dataclasses.replace(job, status=status)
+        return job.replaced(status=status, started_at=now, current=current)
+    return job.replaced(status=status)
 
 
 def _waiting_reason(old: ServiceJob, new: ServiceJob, progress: Progress) -> ServiceJob:
@@ -105,8 +105,7 @@ def _finished(
     now: int,
     terminated: bool = False,
 ) -> ServiceJob:
-    return dataclasses.replace(
-        job,
+    return job.replaced(
         status=job.status.checked(status),
         status_reason=job_reason,
         stopped_at=now,

@@ -8,6 +8,7 @@ the configuration is read elsewhere (``configuration.py``) and handed in.
 
 from __future__ import annotations
 
+import itertools
 import sys
 from collections.abc import Mapping
 from types import MappingProxyType
@@ -124,6 +125,16 @@ class Planning:
             self.index.replace(view)
         else:
             self.index.add(view)
+
+    def share_active(self, queue: str, share: str) -> bool:
+        """Whether a RUNNABLE or dispatched job of fair share ``share`` is in ``queue``."""
+        # A lane is named after its quota share, else its share identifier: check which.
+        lane = self.index.lanes(queue).get(share)
+        waiting = lane.first() if lane is not None else None
+        if waiting is not None and waiting.share_identifier == share:
+            return True
+        held = self.index.dispatched_in_lane(queue, share)
+        return any(job.share_identifier == share for job in itertools.islice(held.values(), 1))
 
     # -- planning --------------------------------------------------------------------------
 

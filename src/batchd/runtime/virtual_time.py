@@ -2,8 +2,8 @@
 
 ``advance`` jumps the clock from one due time to the next (a training job of the fake backend
 ending, an attempt timeout, a state time limit, a fair share forgotten) and at each runs cycles
-until one changes nothing, so a job that lasts an hour ends after a handful of cycles. The
-test fixture and the simulator drive the real runtime this way.
+until one changes nothing (or can tell the next would not), so a job that lasts an hour ends
+after a handful of cycles. The test fixture and the simulator drive the real runtime this way.
 """
 
 from __future__ import annotations
@@ -23,9 +23,11 @@ _SETTLE_LIMIT = 1000
 
 
 async def settle(runtime: Runtime, now: int) -> int:
-    """Run cycles at ``now`` until one changes nothing; how many ran."""
+    """Run cycles at ``now`` until one changes nothing, or says the next would not; how many
+    ran."""
     for count in range(1, _SETTLE_LIMIT + 1):
-        if not await runtime.tick(now):
+        outcome = await runtime.run_cycle(now)
+        if not outcome.changed or outcome.settled:
             return count
     log.warning("still changing after %d cycles at %d ms; moving on", _SETTLE_LIMIT, now)
     return _SETTLE_LIMIT
@@ -41,6 +43,12 @@ async def advance(
         now = clock.now_ms()
         horizon = until_ms if max_step_ms is None else min(until_ms, now + max_step_ms)
         due = runtime.next_due(now)
+        if (due is None or due > until_ms) and max_step_ms is None and runtime.alone:
+            # Nothing is due by ``until_ms``, and nothing can come from elsewhere: a cycle
+            # there would change nothing (the simulator submits there next, and its next
+            # advance settles that instant).
+            clock.set(until_ms)
+            break
         clock.set(due if due is not None and due < horizon else horizon)
         cycles += await settle(runtime, clock.now_ms())
     return cycles

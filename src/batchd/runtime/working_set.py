@@ -4,11 +4,17 @@ A job is held while it has a training job in flight (so at most what capacity al
 from the moment a decision or a request touches it until the commit that records it. Queued
 RUNNABLE jobs are otherwise only planner views and are read from the store when a decision
 touches them; SUBMITTED jobs wait in ``submitted`` until the next admission.
+
+A live job is polled at every cycle unless it is quiet: RUNNING on a backend that promised
+its training job reports TRAINING again until some time (``Steady``). Folding that report
+would change nothing, so the job is left out until the time comes or the job changes (a
+stop, a timeout or a terminate changes it before the backend hears of it).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping
+import heapq
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from batchd.domain.jobs import ServiceJob
@@ -44,11 +50,22 @@ class WorkingSet:
         self._done_mail: list[int] = []
         self._records: dict[str, TrainingJob] = {}  # training jobs in flight
         self._unsaved: dict[str, TrainingJob] = {}
+        self._polled: dict[str, None] = {}  # live jobs that are not quiet, in order
+        self._quiet: dict[str, int] = {}  # job id -> until when
+        self._quiet_ends: list[tuple[int, str]] = []  # (until, job id); stale ones too
 
     def clear(self) -> None:
         self.submitted.clear()
-        for held in (self._jobs, self._by_training_job, self._records, self._unsaved):
+        for held in (
+            self._jobs,
+            self._by_training_job,
+            self._records,
+            self._unsaved,
+            self._polled,
+            self._quiet,
+        ):
             held.clear()
+        self._quiet_ends.clear()
         self._changed.clear()
         self._transient.clear()
         self._admitted.clear()
@@ -77,7 +94,7 @@ class WorkingSet:
 
     def change(self, old: ServiceJob, new: ServiceJob) -> bool:
         """Record ``new`` to be committed; False when nothing changed."""
-        if new == old:
+        if new is old or new == old:
             return False
         self._put(new)
         self._changed.add(new.job_id)
@@ -86,8 +103,12 @@ class WorkingSet:
 
     def _put(self, job: ServiceJob) -> None:
         self._jobs[job.job_id] = job
+        self._quiet.pop(job.job_id, None)
         if job.current is None:
             self._transient.add(job.job_id)
+            self._polled.pop(job.job_id, None)
+        else:
+            self._polled[job.job_id] = None
 
     def _track(self, old: ServiceJob | None, new: ServiceJob) -> None:
         before = old.current if old is not None else None
@@ -98,9 +119,26 @@ class WorkingSet:
         if new.current is not None:
             self._by_training_job[new.current.training_job_name] = new.job_id
 
-    def live(self) -> Iterator[ServiceJob]:
-        """Jobs with a training job in flight."""
-        return (job for job in self._jobs.values() if job.current is not None)
+    def to_poll(self, now: int) -> list[ServiceJob]:
+        """Jobs with a training job in flight, but for those still quiet at ``now``."""
+        ends = self._quiet_ends
+        while ends and ends[0][0] <= now:
+            until, job_id = heapq.heappop(ends)
+            if self._quiet.get(job_id) == until:
+                del self._quiet[job_id]
+                self._polled[job_id] = None
+        return [self._jobs[job_id] for job_id in self._polled]
+
+    def polls_due(self, now: int) -> bool:
+        """Whether ``to_poll(now)`` may hold a job (it may be empty even so)."""
+        return bool(self._polled) or bool(self._quiet_ends and self._quiet_ends[0][0] <= now)
+
+    def quiet(self, job_id: str, until: int) -> None:
+        """Leave the job out of polls before ``until``, unless it changes first."""
+        if job_id in self._polled:
+            del self._polled[job_id]
+            self._quiet[job_id] = until
+            heapq.heappush(self._quiet_ends, (until, job_id))
 
     def job_of_training_job(self, name: str) -> ServiceJob | None:
         job_id = self._by_training_job.get(name)
@@ -134,10 +172,12 @@ class WorkingSet:
 
     def take_commit(self) -> Commit:
         """What to write now; jobs with nothing in flight are let go once it is written."""
+        changed = self._changed
         commit = Commit(
-            [self._jobs[j] for j in self._changed],
+            [self._jobs[j] for j in changed],
             list(self._unsaved.values()),
-            self._admitted,
+            # A job admitted and then changed in one cycle is written whole, status and all.
+            [j for j in self._admitted if j not in changed] if changed else self._admitted,
             self._done_mail,
         )
         self._changed.clear()
@@ -148,5 +188,6 @@ class WorkingSet:
             job = self._jobs.get(job_id)
             if job is not None and job.current is None:
                 del self._jobs[job_id]
+                self._polled.pop(job_id, None)
         self._transient.clear()
         return commit

@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import and_, func, select, tuple_
+from sqlalchemy import and_, bindparam, func, literal, select, tuple_
 from sqlalchemy.engine import Connection
 
 from batchd import jsontext
@@ -22,6 +22,16 @@ from batchd.storage.schema import jobs
 __all__ = ["JobQuery", "JobReads"]
 
 _CHUNK = 2000
+# Seeks (queue, share_identifier, status) of ix_jobs_queue_share, one per active status.
+_SHARE_ACTIVE = (
+    select(literal(1))
+    .where(
+        jobs.c.queue == bindparam("queue"),
+        jobs.c.share_identifier == bindparam("share"),
+        jobs.c.status.in_(ACTIVE_STATUSES),
+    )
+    .limit(1)
+)
 
 
 @dataclass(frozen=True)
@@ -165,6 +175,13 @@ class JobReads:
         if quota_share is not None:
             stmt = stmt.where(jobs.c.quota_share_name == quota_share)
         return int(await self._db.read(lambda conn: conn.execute(stmt).scalar_one()))
+
+    async def share_active(self, queue: str, share: str) -> bool:
+        """Whether ``queue`` has an active job of ``share``: a few index seeks, where listing
+        the active shares reads every job the queue ever had."""
+        params = {"queue": queue, "share": share}
+        found = await self._db.read_by_key(lambda conn: conn.execute(_SHARE_ACTIVE, params).first())
+        return found is not None
 
     async def active_share_identifiers(self, queue: str, limit: int) -> set[str]:
         stmt = (

@@ -33,9 +33,17 @@ class Store:
         self.mailbox = Mailbox(db)
 
     @classmethod
-    async def open(cls, url: str, *, monotonic: Callable[[], float] = time.monotonic) -> Store:
+    async def open(
+        cls,
+        url: str,
+        *,
+        monotonic: Callable[[], float] = time.monotonic,
+        scratch: bool = False,
+    ) -> Store:
+        """``scratch``: a SQLite file for this process alone, thrown away after (the
+        simulator's); see ``open_database``."""
         try:
-            db = open_database(url)  # SQLite opens its lock file here
+            db = open_database(url, scratch=scratch)  # SQLite opens its lock file here
             try:
                 await db.write(upgrade)
             except BaseException:
@@ -57,6 +65,12 @@ class Store:
     async def close(self) -> None:
         await self.lease.release()
         await self.db.close()
+
+    @property
+    def private(self) -> bool:
+        """No other replica can use this store (a scratch database): nothing is forwarded
+        through it, and no other leader can take over."""
+        return self.db.scratch
 
     @property
     def dialect(self) -> str:

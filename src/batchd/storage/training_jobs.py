@@ -4,23 +4,19 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import bindparam, insert, select, tuple_, update
+from sqlalchemy import select, tuple_
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
 from batchd import jsontext
 from batchd.domain.codec import from_wire
 from batchd.domain.training import TrainingJob
 from batchd.storage.database import Database
+from batchd.storage.dialects import execute_rows
 from batchd.storage.rows import dump
 from batchd.storage.schema import training_jobs
 
 __all__ = ["TrainingJobs", "save_training_jobs", "training_row"]
-
-_UPDATE_TRAINING_JOB = (
-    update(training_jobs)
-    .where(training_jobs.c.name == bindparam("k_name"))
-    .values(status=bindparam("k_status"), doc=bindparam("k_doc"))
-)
 
 
 class TrainingJobs:
@@ -88,18 +84,18 @@ def training_row(record: TrainingJob) -> dict[str, Any]:
     }
 
 
+def _upsert(dialect: str) -> Any:
+    statement = (sqlite if dialect == "sqlite" else postgresql).insert(training_jobs)
+    return statement.on_conflict_do_update(
+        index_elements=[training_jobs.c.name],
+        set_={"status": statement.excluded.status, "doc": statement.excluded.doc},
+    )
+
+
+_UPSERTS = {dialect: _upsert(dialect) for dialect in ("sqlite", "postgresql")}
+
+
 def save_training_jobs(conn: Connection, rows: list[dict[str, Any]]) -> None:
-    """Insert the new training jobs of ``rows`` and update the known ones."""
-    names = [row["name"] for row in rows]
-    stmt = select(training_jobs.c.name).where(training_jobs.c.name.in_(names))
-    existing = set(conn.execute(stmt).scalars())
-    inserts = [row for row in rows if row["name"] not in existing]
-    updates = [
-        {"k_name": row["name"], "k_status": row["status"], "k_doc": row["doc"]}
-        for row in rows
-        if row["name"] in existing
-    ]
-    if inserts:
-        conn.execute(insert(training_jobs), inserts)
-    if updates:
-        conn.execute(_UPDATE_TRAINING_JOB, updates)
+    """Insert the new training jobs of ``rows`` and update the known ones (status and doc),
+    in one statement: looking up which are known first cost a third of a runtime commit."""
+    execute_rows(conn, _UPSERTS[conn.dialect.name], rows)
