@@ -158,12 +158,19 @@ def test_the_request_log_has_one_line_per_request_only_when_asked_for(
     tmp_path: Path, caplog: pytest.LogCaptureFixture, enabled: bool
 ) -> None:
     settings = settings_for(f"sqlite:///{tmp_path / 'db.sqlite'}", tmp_path, request_log=enabled)
+
+    def logged() -> list[str]:
+        return [r.getMessage() for r in caplog.records if r.name == "batchd.requests"]
+
     with serve(settings) as running, caplog.at_level("INFO", logger="batchd.requests"):
         answer = running.client().describe_service_environments()
         request_id = answer["ResponseMetadata"]["RequestId"]
         with pytest.raises(Exception, match="ResourceNotFound"):
             running.client("logs").get_log_events(logGroupName="/x", logStreamName="y")
-    lines = [r.getMessage() for r in caplog.records if r.name == "batchd.requests"]
+        if enabled:
+            # The server writes the line once the answer has gone: the client can be first.
+            wait_for(lambda: len(logged()) >= 2)
+    lines = logged()
     if not enabled:
         assert lines == []
         return

@@ -115,7 +115,8 @@ def test_hosts_are_created_all_or_none(
         asyncio.run(backend.start(_spec(payload)))
     assert raised.value.code == "ValidationException"
     assert "lots" in raised.value.message or "quantities" in raised.value.message
-    assert _objects(kube_cluster, kube_namespace) == ([], [])
+    # Foreground deletion: the Job goes once its pod has.
+    wait_for(lambda: _objects(kube_cluster, kube_namespace) == ([], []))
 
 
 def test_an_unknown_instance_type_is_refused_before_anything_is_made(
