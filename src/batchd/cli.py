@@ -132,17 +132,24 @@ def build_parser() -> argparse.ArgumentParser:
 def _kubernetes_options(serve: argparse.ArgumentParser) -> None:
     kube = serve.add_argument_group(
         "kubernetes backend",
-        "giving any of these also offers the kubernetes backend to environments tagged "
-        "batchd:backend=kubernetes",
+        "--backend kubernetes runs every environment's jobs on a cluster; with another "
+        "--backend, --kubeconfig or --kubernetes-namespace offers the kubernetes backend to "
+        "environments tagged batchd:backend=kubernetes",
     )
     kube.add_argument(
-        "--kubeconfig", type=Path, help="default: in-cluster in a pod, else ~/.kube/config"
+        "--kubeconfig",
+        type=Path,
+        metavar="PATH",
+        help="default: in-cluster in a pod, else ~/.kube/config",
     )
     kube.add_argument(
-        "--kubernetes-namespace", help="where attempts run (default: the context's, or default)"
+        "--kubernetes-namespace",
+        metavar="NS",
+        help="where attempts run (default: the context's, or default)",
     )
     kube.add_argument(
         "--kubernetes-batchd-image",
+        metavar="IMAGE",
         help="image of batchd's staging and packing steps in each pod "
         f"(default {DEFAULTS.kubernetes_batchd_image}; build it from the Dockerfile)",
     )
@@ -155,6 +162,7 @@ def _kubernetes_options(serve: argparse.ArgumentParser) -> None:
     kube.add_argument(
         "--kubernetes-unschedulable-seconds",
         type=float,
+        metavar="SECONDS",
         help="how long a pod may stay unschedulable before the attempt is a capacity error "
         f"and requeued (default {DEFAULTS.kubernetes_unschedulable_seconds:.0f})",
     )
