@@ -182,20 +182,11 @@ def wait_for_marker(marker: Path, timeout: float) -> int:
         time.sleep(0.001)
 
 
-def create_attempt(
-    api_client: ApiClient,
-    ns: str,
-    payload: Mapping[str, Any],
-    settings: PodSettings,
-    queue: str,
-) -> str:
-    """The Service and Jobs batchd would create for one attempt of a job, created directly
-    with the official client the same way (unparsed answers); returns the Job's id label."""
-    from kubernetes.client import BatchV1Api, CoreV1Api
-
+def _launch_spec(payload: Mapping[str, Any], queue: str | None = None) -> LaunchSpec:
+    """What batchd's runtime would hand its backend for a new attempt of a job."""
     job_id, attempt_id = str(uuid.uuid4()), uuid.uuid4().hex
     name = f"AWSBatch{payload['TrainingJobName']}{attempt_id}"
-    spec = LaunchSpec(
+    return LaunchSpec(
         job_id=job_id,
         job_arn=f"arn:aws:batch:us-east-1:123456789012:service-job/{job_id}",
         attempt_id=attempt_id,
@@ -207,6 +198,21 @@ def create_attempt(
         account_id="123456789012",
         queue=queue,
     )
+
+
+def create_attempt(
+    api_client: ApiClient,
+    ns: str,
+    payload: Mapping[str, Any],
+    settings: PodSettings,
+    queue: str,
+) -> str:
+    """The Service and Jobs batchd would create for one attempt of a job, created directly
+    with the official client the same way (unparsed answers); returns the Job's id label."""
+    from kubernetes.client import BatchV1Api, CoreV1Api
+
+    spec = _launch_spec(payload, queue)
+    job_id, name = spec.job_id, spec.training_job_name
     service, jobs = attempt_objects(spec, parse_request(name, payload), settings)
     CoreV1Api(api_client).create_namespaced_service(ns, service, _preload_content=False)
     for job in jobs:
@@ -253,19 +259,8 @@ def stage_step_ms(
 ) -> list[float]:
     """Wall time of the pod's first step (``batchd container stage``) run here directly, with
     the env its container gets and the environment the stand-in kubelet adds."""
-    attempt_id = uuid.uuid4().hex
-    name = f"AWSBatch{payload['TrainingJobName']}{attempt_id}"
-    spec = LaunchSpec(
-        job_id=str(uuid.uuid4()),
-        job_arn="arn:aws:batch:us-east-1:123456789012:service-job/x",
-        attempt_id=attempt_id,
-        training_job_name=name,
-        training_job_arn=f"arn:aws:sagemaker:us-east-1:123456789012:training-job/{name}",
-        payload=payload,
-        tags={},
-        region="us-east-1",
-        account_id="123456789012",
-    )
+    spec = _launch_spec(payload)
+    name = spec.training_job_name
     _, jobs = attempt_objects(spec, parse_request(name, payload), settings)
     stage = jobs[0]["spec"]["template"]["spec"]["initContainers"][0]
     env = {**os.environ, **{e["name"]: e["value"] for e in stage["env"]}}
@@ -273,7 +268,7 @@ def stage_step_ms(
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO / "src"), str(REPO)]))
     times = []
     for i in range(runs):
-        base = work / f"stage-{attempt_id}-{i}"
+        base = work / f"stage-{spec.attempt_id}-{i}"
         base.mkdir(parents=True)
         began = time.perf_counter()
         subprocess.run(

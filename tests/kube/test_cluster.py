@@ -4,7 +4,6 @@ the stand-in kubelet runs containers as processes and reports them as a kubelet 
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -15,12 +14,6 @@ from tests.support.kube import KubeTestCluster
 from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.kubernetes
-
-
-@pytest.fixture
-def kube(kube_cluster: KubeTestCluster, kube_namespace: str) -> Iterator[Kube]:
-    with kube_cluster.api_client() as api_client:
-        yield Kube(api_client, kube_namespace)
 
 
 def test_a_job_completes_and_its_log_reads_back_through_the_apiserver(kube: Kube) -> None:

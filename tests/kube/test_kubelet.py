@@ -4,7 +4,6 @@ followed logs, and a kubelet that restarts under running pods."""
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from functools import partial
 
 import pytest
@@ -15,12 +14,6 @@ from tests.support.kube import KubeTestCluster
 from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.kubernetes
-
-
-@pytest.fixture
-def kube(kube_cluster: KubeTestCluster, kube_namespace: str) -> Iterator[Kube]:
-    with kube_cluster.api_client() as api_client:
-        yield Kube(api_client, kube_namespace)
 
 
 def test_thirty_jobs_at_once_all_run_side_by_side(kube: Kube) -> None:

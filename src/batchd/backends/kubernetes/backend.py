@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import dataclasses
 import logging
 import time
 from collections.abc import Callable, Iterable, Sequence
@@ -35,14 +36,12 @@ from batchd.backends.kubernetes.orphans import orphans
 from batchd.backends.kubernetes.pod_logs import PodLogs, label
 from batchd.backends.kubernetes.state import (
     CAPACITY,
-    MAX_RUNTIME,
     PHASES,
-    STOPPED,
     AttemptState,
     api_message,
-    with_changes,
 )
 from batchd.backends.local.artifacts import output_prefix
+from batchd.backends.local.attempt import MAX_RUNTIME_REASON, STOPPED_REASON, algorithm_error
 from batchd.backends.local.payload import InvalidRequest, TrainingRequest, parse_request
 
 __all__ = ["KubernetesBackend"]
@@ -159,7 +158,7 @@ class KubernetesBackend:
 
     async def adopt(self, spec: LaunchSpec, scheduled_at: int, started_at: int | None) -> None:
         request = self._parse(spec)
-        attempt = AttemptState(spec, request, time.monotonic(), started_at=started_at)
+        attempt = AttemptState(spec, request, time.monotonic())
         self._attempts[spec.training_job_name] = attempt
         informer = await self._watching()
         jobs, _ = informer.attempt(spec.training_job_name)
@@ -209,7 +208,7 @@ class KubernetesBackend:
         """The attempt's terminal progress once it has one; None while it goes on."""
         jobs, pods = informer.attempt(attempt.name)
         if attempt.ending is not None:
-            if any(label(o, HOST) in attempt.awaiting for o in (*jobs, *pods)):
+            if jobs or pods:
                 await self._delete_again(attempt)
                 return None
             return attempt.ending
@@ -229,7 +228,7 @@ class KubernetesBackend:
                 await self._end(attempt, TrainingPhase.FAILED, reason)
                 return None
             case HostState.DEADLINE:
-                await self._end(attempt, TrainingPhase.STOPPED, MAX_RUNTIME)
+                await self._end(attempt, TrainingPhase.STOPPED, MAX_RUNTIME_REASON)
                 return None
             case HostState.DONE:
                 return self._completed(attempt)
@@ -240,7 +239,7 @@ class KubernetesBackend:
         if view.state is HostState.UPLOADING and attempt.uploading_at is None:
             attempt.uploading_at = self._clock_ms()
         if self._over_max_runtime(attempt):
-            await self._end(attempt, TrainingPhase.STOPPED, MAX_RUNTIME)
+            await self._end(attempt, TrainingPhase.STOPPED, MAX_RUNTIME_REASON)
         return None
 
     def _hosts(
@@ -284,7 +283,7 @@ class KubernetesBackend:
         prefix = output_prefix(attempt.request)
         child = "model.tar.gz" if attempt.request.compress_model else "model/"
         progress = self._progress(attempt, TrainingPhase.COMPLETED)
-        return with_changes(progress, model_artifacts=str(prefix.child(child)))
+        return dataclasses.replace(progress, model_artifacts=str(prefix.child(child)))
 
     async def _failure_reason(self, view: HostView, pods: list[Obj]) -> str:
         """The pod's failure; for training that wrote no failure file, with the last line it
@@ -292,10 +291,9 @@ class KubernetesBackend:
         reason = view.reason or "AlgorithmError: the training job failed without a reason"
         if view.training_exit_code is None:
             return reason
-        line = await self._logs.last_line(pods, "training")
-        if line:
-            return f"AlgorithmError: {line}, exit code: {view.training_exit_code}"[:1024]
-        return reason
+        return algorithm_error(
+            await self._logs.last_line(pods, "training"), view.training_exit_code
+        )
 
     # -- ending ------------------------------------------------------------------------------
 
@@ -321,8 +319,7 @@ class KubernetesBackend:
         self, attempt: AttemptState, phase: TrainingPhase, reason: str, by_request: bool = False
     ) -> None:
         ending = self._ended(attempt, phase, reason)
-        attempt.ending = with_changes(ending, stopped_by_request=by_request)
-        attempt.awaiting = frozenset(attempt.request.cluster.hosts)
+        attempt.ending = dataclasses.replace(ending, stopped_by_request=by_request)
 
     async def _end(self, attempt: AttemptState, phase: TrainingPhase, reason: str) -> None:
         self._begin_end(attempt, phase, reason)
@@ -333,7 +330,9 @@ class KubernetesBackend:
         if attempt.deleted_at is not None and now - attempt.deleted_at < _REDELETE_SECONDS:
             return
         attempt.deleted_at = now
-        await asyncio.to_thread(self._delete, attempt.spec.attempt_id, sorted(attempt.awaiting))
+        await asyncio.to_thread(
+            self._delete, attempt.spec.attempt_id, attempt.request.cluster.hosts
+        )
 
     def _delete(self, attempt_id: str, hosts: Iterable[str]) -> None:
         """Foreground deletes: a Job goes only after its pods have."""
@@ -353,7 +352,7 @@ class KubernetesBackend:
         attempt = self._attempts.get(training_job_name)
         if attempt is None or attempt.final is not None or attempt.ending is not None:
             return
-        self._begin_end(attempt, TrainingPhase.STOPPED, STOPPED, by_request=True)
+        self._begin_end(attempt, TrainingPhase.STOPPED, STOPPED_REASON, by_request=True)
         await self._delete_again(attempt)
 
     # -- logs --------------------------------------------------------------------------------

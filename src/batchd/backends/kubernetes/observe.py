@@ -14,10 +14,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from batchd.backends.local.artifacts import upload_failure
+from batchd.backends.local.attempt import FAILURE_REASON_LIMIT, algorithm_error
+
 __all__ = ["HostState", "HostView", "container_state", "view_host"]
 
 Obj = Mapping[str, Any]
-FAILURE_REASON_LIMIT = 1024
 
 
 class HostState(enum.IntEnum):
@@ -79,14 +81,13 @@ def _failure(pod: Obj) -> HostView:
     if training is not None and training[0] != 0:
         if training[1]:
             return HostView(HostState.FAILED, training[1][:FAILURE_REASON_LIMIT])
-        reason = f"AlgorithmError: (no output on stderr), exit code: {training[0]}"
-        return HostView(HostState.FAILED, reason, training_exit_code=training[0])
+        return HostView(
+            HostState.FAILED, algorithm_error(None, training[0]), training_exit_code=training[0]
+        )
     finish = _exit(pod, "finish")
     if finish is not None and finish[0] != 0:
         detail = _last_line(finish[1]) or f"exit code: {finish[0]}"
-        return HostView(
-            HostState.FAILED, f"ClientError: Failed to upload model artifacts: {detail}"
-        )
+        return HostView(HostState.FAILED, upload_failure(detail))
     status = pod.get("status") or {}
     detail = ": ".join(str(x) for x in (status.get("reason"), status.get("message")) if x)
     name = (pod.get("metadata") or {}).get("name")

@@ -18,6 +18,7 @@ from kubernetes.client.rest import ApiException
 
 from batchd.backends.kubernetes.manifests import HOST
 from batchd.backends.kubernetes.observe import container_state
+from batchd.backends.local.workspace import host_order
 
 __all__ = ["PodLogs", "label"]
 
@@ -29,10 +30,6 @@ _KEEP = 512
 def label(obj: Obj, key: str) -> str | None:
     value = ((obj.get("metadata") or {}).get("labels") or {}).get(key)
     return None if value is None else str(value)
-
-
-def _host_index(host: str) -> int:
-    return int(host.rsplit("-", 1)[-1]) if host.rsplit("-", 1)[-1].isdigit() else 0
 
 
 def _started(pod: Obj, container: str) -> bool:
@@ -54,7 +51,7 @@ class PodLogs:
             if (host := label(pod, HOST)) is not None
             and any(_started(pod, container) for container in CONTAINERS)
         }
-        return sorted(found, key=_host_index)
+        return sorted(found, key=host_order)
 
     async def read(self, pods: Sequence[Obj], host: str) -> bytes:
         mine = [pod for pod in pods if label(pod, HOST) == host]

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass, field
-from typing import Any
 
 from kubernetes.client.rest import ApiException
 
@@ -15,17 +13,12 @@ from batchd.backends.local.payload import TrainingRequest
 
 __all__ = [
     "CAPACITY",
-    "MAX_RUNTIME",
     "PHASES",
-    "STOPPED",
     "AttemptState",
     "api_message",
-    "with_changes",
 ]
 
-MAX_RUNTIME = "MaxRuntimeExceeded: Training job runtime exceeded MaxRuntimeInSeconds provided"
 CAPACITY = "CapacityError: Unable to provision requested ML compute capacity. "
-STOPPED = "Training job stopped"
 PHASES = {
     HostState.WAITING: TrainingPhase.PENDING,
     HostState.DOWNLOADING: TrainingPhase.DOWNLOADING,
@@ -40,9 +33,8 @@ class AttemptState:
     spec: LaunchSpec
     request: TrainingRequest
     created: float  # monotonic seconds
-    started_at: int | None = None  # an adopted attempt that was already training
-    ending: Progress | None = None  # decided; reported once ``awaiting`` hosts are gone
-    awaiting: frozenset[str] = frozenset()
+    # Decided; reported once the attempt's Jobs and pods are gone (every end deletes them all).
+    ending: Progress | None = None
     deleted_at: float | None = None
     final: Progress | None = None
     unschedulable_since: float | None = None
@@ -54,10 +46,6 @@ class AttemptState:
     @property
     def name(self) -> str:
         return self.spec.training_job_name
-
-
-def with_changes(progress: Progress, **changes: Any) -> Progress:
-    return dataclasses.replace(progress, **changes)
 
 
 def api_message(err: ApiException) -> str:

@@ -57,7 +57,7 @@ def upload_from(
     return str(model_uri)
 
 
-def upload_failure(err: Exception) -> str:
+def upload_failure(err: object) -> str:
     """The FailureReason of a completed training whose artifacts could not be uploaded."""
     return f"ClientError: Failed to upload model artifacts: {err}"
 

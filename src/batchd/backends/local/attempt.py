@@ -32,7 +32,7 @@ from batchd.backends.local.recovery import Journal
 from batchd.backends.local.sourcedir import stage_source
 from batchd.backends.local.workspace import Workspace
 
-__all__ = ["Attempt", "AttemptSettings"]
+__all__ = ["Attempt", "AttemptSettings", "algorithm_error"]
 
 _log = logging.getLogger(__name__)
 _T = TypeVar("_T")
@@ -283,8 +283,7 @@ class Attempt:
         written = await asyncio.to_thread(_read_failure, self.workspace.failure_file(host.host))
         if written:
             return written
-        line = host.last_stderr_line or "(no output on stderr)"
-        return f"AlgorithmError: {line}, exit code: {code}"[:FAILURE_REASON_LIMIT]
+        return algorithm_error(host.last_stderr_line, code)
 
     async def _pack(self, outcome: _Outcome) -> _Outcome:
         self.uploading_at_ms = self.settings.clock_ms()
@@ -300,6 +299,12 @@ class Attempt:
             return outcome
         self.model_artifacts = uri
         return outcome
+
+
+def algorithm_error(line: str | None, code: int) -> str:
+    """SageMaker's reason for a training that exited non-zero without a failure file."""
+    text = f"AlgorithmError: {line or '(no output on stderr)'}, exit code: {code}"
+    return text[:FAILURE_REASON_LIMIT]
 
 
 def _read_failure(path: Path) -> str | None:

@@ -40,6 +40,7 @@ __all__ = [
     "Workspace",
     "attempt_log_hosts",
     "build_host",
+    "host_order",
     "loopback_interface",
     "read_attempt_events",
     "read_attempt_log",
@@ -170,7 +171,7 @@ def attempt_log_hosts(data_dir: Path, training_job_name: str) -> list[str]:
         names = [entry.name for entry in os.scandir(logs) if entry.name.endswith(".log")]
     except (InvalidRequest, FileNotFoundError):
         return []
-    return sorted((name.removesuffix(".log") for name in names), key=_host_order)
+    return sorted((name.removesuffix(".log") for name in names), key=host_order)
 
 
 def read_attempt_log(
@@ -206,6 +207,7 @@ def read_attempt_events(
 _HOST = re.compile(r"^algo-[1-9][0-9]{0,5}$")
 
 
-def _host_order(host: str) -> tuple[int, str]:
+def host_order(host: str) -> tuple[int, str]:
+    """Sort key: ``algo-2`` before ``algo-10``."""
     number = host.removeprefix("algo-")
     return (int(number), host) if number.isdigit() else (sys.maxsize, host)
